@@ -1,0 +1,254 @@
+"""Trie-constrained beam search over semantic-ID tuples (STATIC style: one loop over levels).
+
+Per level l the W beams of every user expand into candidates [B, W, C]: either the C =
+max_children[l] slots of each beam's CSR row (row_ptr[node] + arange(C), masked by the row
+end) or, where a dense [P_l, V_l] table exists and rows are dense, all V_l tokens. Candidate
+scores gather the model's log-probabilities at the candidate tokens, dead or fully excluded
+subtrees are masked to -inf, and a deterministic top-k over W * C picks the next beams. The
+per-level work is O(B * W * C + B * W * V_l): it depends on the index only through C <= V_l,
+never on the number of items.
+
+Scores are joint model log-probabilities, sum_l log_softmax(logits_l)[token_l]: the constraint
+only restricts the choice; it does not renormalise over the valid children.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from genrec.decode.constraint import ConstraintIndex, TrieTensors
+from genrec.decode.select import stable_topk
+
+StepFn = Callable[[Tensor, int], Tensor]  # (prefix int64 [B, W, l], l) -> logits [B, W, V_l]
+
+
+@dataclass
+class BeamResult:
+    """Top-k per user. Padding (fewer than k reachable items): item -1, score -inf, tuple -1.
+
+    In unconstrained mode an item is -1 also where the generated tuple names no (active) item;
+    `excluded` then flags returned items in the user's exclusion list (they are not removed).
+    """
+
+    items: Tensor  # int64 [B, k]
+    scores: Tensor  # float [B, k], descending
+    tuples: Tensor  # int64 [B, k, L]
+    invalid_rate: float  # share of returned tuples naming no item (0.0 when constrained)
+    excluded: Tensor  # bool [B, k]; all False when constrained (exclusion is exact there)
+
+
+@dataclass
+class _Beams:
+    """Live search state for W beams per user."""
+
+    tokens: Tensor  # int64 [B, W, l] chosen tokens
+    node: Tensor  # int64 [B, W] trie node of the prefix (root 0 at l = 0)
+    score: Tensor  # float [B, W] joint log-probability so far
+    live: Tensor  # bool [B, W] False: an unfilled slot (no valid prefix left)
+
+
+def beam_search(
+    step: StepFn,
+    batch_size: int,
+    index: ConstraintIndex,
+    beam: int = 20,
+    k: int = 10,
+    exclude: list[Sequence[int]] | Tensor | None = None,
+    constrained: bool = True,
+    device: torch.device | str = "cpu",
+) -> BeamResult:
+    """Top-k items per user by beam search of width `beam` over the index's tuples.
+
+    step(prefix, l): prefix int64 [B, W, l] (W = current beams; [B, 1, 0] at l = 0) ->
+    logits [B, W, level_sizes[l]]. exclude: per user a list of item indices, or an int
+    tensor [B, E] padded with -1. Constrained: only trie paths to active, non-excluded items
+    are expanded, so excluded items never appear and k items come back whenever k exist.
+    Unconstrained: plain beam search over all tokens; tuples are mapped with item_of and
+    exclusion is only reported (`excluded`). Ties break by candidate order (beam rank, token).
+    Scores are float64 for float64 logits, else float32. Unfilled beam slots (fewer valid
+    prefixes than `beam`) still reach `step` with in-range filler tokens; their logits are
+    ignored. `device`: where the index tables and prefixes live (the step's device).
+    """
+    if not 1 <= k <= beam:
+        raise ValueError(f"need 1 <= k <= beam, got k={k}, beam={beam}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    t = index.tensors(device)
+    excl = _exclusions(exclude, batch_size, index, device)  # int64 [B, E]
+    state = _start(batch_size, device)
+    for lvl in range(index.n_levels):
+        logits = step(state.tokens, lvl)
+        want = (batch_size, state.node.shape[1], index.level_sizes[lvl])
+        if tuple(logits.shape) != want:
+            got = tuple(logits.shape)
+            raise ValueError(f"step returned logits {got} at level {lvl}, want {want}")
+        width = k if lvl == index.n_levels - 1 else beam
+        if constrained:
+            cand = _trie_candidates(index, t, lvl, state.node, logits, excl)
+        else:
+            cand = _all_candidates(logits)
+        state = _advance(state, *cand, width)
+    return _result(index, t, state, excl, k, constrained)
+
+
+def _start(batch_size: int, device: torch.device | str) -> _Beams:
+    return _Beams(
+        tokens=torch.zeros(batch_size, 1, 0, dtype=torch.long, device=device),
+        node=torch.zeros(batch_size, 1, dtype=torch.long, device=device),
+        score=torch.zeros(batch_size, 1, dtype=torch.float64, device=device),
+        live=torch.ones(batch_size, 1, dtype=torch.bool, device=device),
+    )
+
+
+def _log_norm(logits: Tensor) -> tuple[Tensor, Tensor]:
+    """(logits, logsumexp [B, W, 1]) in float32 at least; log p = logits - lse."""
+    if logits.dtype not in (torch.float32, torch.float64):
+        logits = logits.float()
+    return logits, torch.logsumexp(logits, dim=-1, keepdim=True)
+
+
+def _trie_candidates(
+    index: ConstraintIndex, t: TrieTensors, lvl: int, node: Tensor, logits: Tensor, excl: Tensor
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(token, child node, log p, valid), each [B, W, C], for the children of each beam's node."""
+    logits, lse = _log_norm(logits)
+    size, width = index.level_sizes[lvl], index.max_children[lvl]
+    dense = t.dense[lvl]
+    if dense is not None:  # rows nearly full (see ConstraintIndex.build): every token a slot
+        child = dense[node].long()  # [B, W, V]
+        valid = child >= 0
+        child = child.clamp(min=0)
+        token = torch.arange(size, device=node.device).expand_as(child)
+        logp = logits - lse
+    else:
+        start = t.row_ptr[lvl][node].long()[..., None]  # [B, W, 1]
+        end = t.row_ptr[lvl][node + 1].long()[..., None]  # [B, W, 1]
+        edge = start + torch.arange(width, device=node.device)  # [B, W, C]
+        valid = edge < end
+        child = torch.where(valid, edge, 0)
+        token = t.child_token[lvl][child].long()  # [B, W, C]
+        logp = logits.gather(-1, token) - lse
+    left = t.subtree_items[lvl][child]  # [B, W, C] active items below the child
+    if excl.shape[1]:
+        left = left - _count_below(t, lvl, excl, node, child.shape[-1], dense is not None)
+    return token, child, logp, valid & (left > 0)
+
+
+def _all_candidates(logits: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Unconstrained: every token of every beam is a candidate; child nodes are unused (0)."""
+    logits, lse = _log_norm(logits)
+    token = torch.arange(logits.shape[-1], device=logits.device).expand(logits.shape)
+    valid = torch.ones(logits.shape, dtype=torch.bool, device=logits.device)
+    return token, torch.zeros_like(token), logits - lse, valid
+
+
+def _count_below(
+    t: TrieTensors, lvl: int, excl: Tensor, node: Tensor, n_cand: int, dense: bool
+) -> Tensor:
+    """Excluded items under each candidate: excl [B, E], beam nodes [B, W] -> int32 [B, W, C].
+
+    Each excluded item names its own candidate slot: the beam sitting on the item's parent
+    node, column = the item's child position in that row (its token on the dense path). So
+    the cost is O(B * W * E) compares plus one scatter-add, independent of C and of N.
+    """
+    n_users, n_beams = node.shape
+    item = excl.clamp(min=0)
+    child = t.item_node[lvl][item].long()  # [B, E] excluded item's node at this level
+    parent = t.item_node[lvl - 1][item].long() if lvl else torch.zeros_like(item)  # [B, E]
+    col = t.child_token[lvl][child].long() if dense else child - t.row_ptr[lvl][parent].long()
+    hit = (node[:, :, None] == parent[:, None, :]) & (excl >= 0)[:, None, :]  # [B, W, E]
+    beam = torch.arange(n_beams, device=node.device)[None, :, None]
+    slot = torch.where(hit, beam * n_cand + col[:, None, :], n_beams * n_cand)  # [B, W, E]
+    counts = torch.zeros(n_users, n_beams * n_cand + 1, dtype=torch.int32, device=node.device)
+    counts.scatter_add_(
+        1, slot.reshape(n_users, -1), torch.ones_like(slot, dtype=torch.int32).reshape(n_users, -1)
+    )
+    return counts[:, :-1].view(n_users, n_beams, n_cand)
+
+
+def _advance(
+    state: _Beams, token: Tensor, child: Tensor, logp: Tensor, valid: Tensor, width: int
+) -> _Beams:
+    """Keep the best `width` of the W * C candidates per user (fewer if W * C < width)."""
+    n_users, n_beams, n_cand = token.shape
+    score = (state.score.to(logp.dtype)[..., None] + logp).reshape(n_users, -1)  # [B, W * C]
+    valid = (valid & state.live[..., None]).reshape(n_users, -1)
+    # Rank key: live candidates above every dead one, even at score -inf; NaN counts as -inf.
+    floor = torch.finfo(score.dtype).min
+    key = torch.where(valid, score.nan_to_num(nan=floor).clamp(min=floor), float("-inf"))
+    pick = stable_topk(key, min(width, n_beams * n_cand))  # [B, W'] flat candidate ids
+    parent = pick // n_cand  # [B, W'] beam each pick extends
+    prefix = state.tokens.gather(1, parent[..., None].expand(-1, -1, state.tokens.shape[2]))
+    chosen = token.reshape(n_users, -1).gather(1, pick)[..., None]  # [B, W', 1]
+    return _Beams(
+        tokens=torch.cat([prefix, chosen], dim=-1),
+        node=child.reshape(n_users, -1).gather(1, pick),
+        score=score.gather(1, pick),
+        live=valid.gather(1, pick),
+    )
+
+
+def _exclusions(
+    exclude: list[Sequence[int]] | Tensor | None,
+    batch_size: int,
+    index: ConstraintIndex,
+    device: torch.device | str,
+) -> Tensor:
+    """int64 [B, E]: each user's excluded active items, duplicates removed, -1 padded.
+
+    Duplicates and inactive items are dropped so that subtracting their counts from
+    subtree_items (which counts active items once) is exact.
+    """
+    if exclude is None:
+        return torch.full((batch_size, 0), -1, dtype=torch.long, device=device)
+    if isinstance(exclude, Tensor):
+        excl = exclude.to(device=device, dtype=torch.long)
+    else:
+        if len(exclude) != batch_size:
+            raise ValueError(f"exclude has {len(exclude)} users, batch_size is {batch_size}")
+        width = max((len(e) for e in exclude), default=0)
+        excl = torch.full((batch_size, width), -1, dtype=torch.long)
+        for row, items in enumerate(exclude):  # input conversion only, not per step
+            excl[row, : len(items)] = torch.as_tensor(list(items), dtype=torch.long)
+        excl = excl.to(device)
+    if excl.ndim != 2 or excl.shape[0] != batch_size:
+        raise ValueError(f"exclude must be [{batch_size}, E], got {tuple(excl.shape)}")
+    if (excl >= index.n_items).any():
+        raise ValueError(f"exclude names item {int(excl.max())} >= n_items {index.n_items}")
+    excl = torch.sort(excl, dim=-1).values
+    dup = torch.zeros_like(excl, dtype=torch.bool)
+    dup[:, 1:] = excl[:, 1:] == excl[:, :-1]
+    keep = (excl >= 0) & ~dup & index.tensors(device).active[excl.clamp(min=0)]
+    return torch.where(keep, excl, -1)
+
+
+def _result(
+    index: ConstraintIndex, t: TrieTensors, state: _Beams, excl: Tensor, k: int, constrained: bool
+) -> BeamResult:
+    """Map the final beams to items, pad to k, and report invalid / excluded picks."""
+    if constrained:
+        items = torch.where(state.live, t.leaf_item[state.node], -1)
+    else:
+        items = torch.where(state.live, index.item_of(state.tokens, active_only=True), -1)
+    invalid = state.live & (items < 0)  # [B, W]; only possible when unconstrained
+    n_live = int(state.live.sum())
+    excluded = (items[..., None] == excl[:, None, :]).any(-1) & (items >= 0)  # [B, W]
+    pad = k - items.shape[1]  # > 0 only when the whole level had fewer than k candidates
+    scores = torch.where(state.live, state.score, float("-inf"))
+    tuples = torch.where(state.live[..., None], state.tokens, -1)
+    if pad:
+        items = torch.nn.functional.pad(items, (0, pad), value=-1)
+        scores = torch.nn.functional.pad(scores, (0, pad), value=float("-inf"))
+        tuples = torch.nn.functional.pad(tuples, (0, 0, 0, pad), value=-1)
+        excluded = torch.nn.functional.pad(excluded, (0, pad), value=False)
+    return BeamResult(
+        items=items,
+        scores=scores,
+        tuples=tuples,
+        invalid_rate=float(invalid.sum()) / n_live if n_live else 0.0,
+        excluded=excluded,
+    )

@@ -1,0 +1,56 @@
+"""Item-level Recall@K and NDCG@K over the whole catalogue — one module for every model.
+
+A model is evaluable if it maps a batch of histories to its top-K item indices (any ranking
+over the full catalogue: beam search, a dot product over all items, popularity).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from genrec.io import progress
+
+# recommend(histories, users, k) -> item indices [B, k] (-1 = no item), best first
+RecommendFn = Callable[[list[np.ndarray], np.ndarray, int], np.ndarray]
+
+
+def ranking_metrics(topk: np.ndarray, targets: np.ndarray, ks: Sequence[int] = (5, 10)
+                    ) -> dict[str, float]:
+    """topk int [U, K] ranked items, targets int [U]: mean Recall@k and NDCG@k (one target)."""
+    hit = topk == targets[:, None]  # [U, K], at most one True per row
+    rank = np.where(hit.any(1), hit.argmax(1), topk.shape[1])  # K = miss
+    out: dict[str, float] = {}
+    for k in ks:
+        if k > topk.shape[1]:
+            raise ValueError(f"cannot report @{k} from a top-{topk.shape[1]} list")
+        inside = rank < k
+        out[f"recall@{k}"] = float(inside.mean())
+        out[f"ndcg@{k}"] = float(np.where(inside, 1.0 / np.log2(rank + 2.0), 0.0).mean())
+    return out
+
+
+def evaluate(
+    recommend: RecommendFn,
+    histories: list[np.ndarray],
+    targets: np.ndarray,
+    k: int = 10,
+    batch_size: int = 256,
+    desc: str = "evaluate",
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Metrics over every user (no sampling) and the top-k lists [U, k]."""
+    start = time.perf_counter()
+    users = np.arange(len(histories))
+    tops = []
+    for lo in progress(range(0, len(histories), batch_size), desc=desc,
+                       total=-(-len(histories) // batch_size)):
+        batch = users[lo : lo + batch_size]
+        tops.append(recommend([histories[u] for u in batch], batch, k))
+    topk = np.concatenate(tops)
+    metrics: dict[str, Any] = ranking_metrics(topk, np.asarray(targets))
+    metrics["n_users"] = len(histories)
+    metrics["seconds"] = round(time.perf_counter() - start, 2)
+    return metrics, topk

@@ -1,0 +1,74 @@
+"""Checkpoints without pickle: safetensors for tensors, JSON for everything else.
+
+A checkpoint folder holds model.safetensors, optim.safetensors and state.json; each file is
+written atomically and state.json last, so a checkpoint counts only once it is complete.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from genrec.io import atomic_path, read_json, write_json
+
+
+def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp))
+
+
+def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], Any]:
+    """AdamW state as flat tensors '<param>.<name>' plus JSON-able param groups."""
+    sd = opt.state_dict()
+    flat = {f"{p}.{name}": torch.as_tensor(v) for p, st in sd["state"].items()
+            for name, v in st.items()}
+    return flat, sd["param_groups"]
+
+
+def load_optimizer(opt: torch.optim.Optimizer, flat: dict[str, torch.Tensor], groups: Any) -> None:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in flat.items():
+        p, name = key.split(".", 1)
+        state.setdefault(int(p), {})[name] = value
+    opt.load_state_dict({"state": state, "param_groups": groups})
+
+
+def save_checkpoint(folder: Path, model: torch.nn.Module, opt: torch.optim.Optimizer,
+                    state: dict[str, Any], rng: dict[str, torch.Tensor]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    save_tensors(folder / "model.safetensors", model.state_dict())
+    flat, groups = optimizer_tensors(opt)
+    save_tensors(folder / "optim.safetensors", {**flat, **{f"rng.{k}": v for k, v in rng.items()}})
+    write_json(folder / "state.json", {**state, "param_groups": groups})
+
+
+def load_checkpoint(folder: Path, model: torch.nn.Module, opt: torch.optim.Optimizer
+                    ) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
+    """Restore model and optimizer in place; returns (state, rng tensors) or None if absent."""
+    if not (folder / "state.json").exists():
+        return None
+    state = read_json(folder / "state.json")
+    model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    tensors = load_file(str(folder / "optim.safetensors"))
+    rng = {k[4:]: v for k, v in tensors.items() if k.startswith("rng.")}
+    load_optimizer(opt, {k: v for k, v in tensors.items() if not k.startswith("rng.")},
+                   state.pop("param_groups"))
+    return state, rng
+
+
+def save_model(folder: Path, model: torch.nn.Module, config: dict[str, Any]) -> None:
+    """Weights + config for inference (model.safetensors, model.json)."""
+    save_tensors(folder / "model.safetensors", model.state_dict())
+    write_json(folder / "model.json", config)
+
+
+def load_weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(path))
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, indent=2)

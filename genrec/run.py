@@ -1,0 +1,238 @@
+"""One run = one folder: the config that made it, the index, the model, curves and metrics.
+
+    run/config.json        the RunConfig (data, index, model, train, eval), saved first
+    run/index/             SemanticIndex (+ frozen quantizer)
+    run/items.json         external id and title per item, so a run serves without the data
+    run/checkpoint/        last training state (resume), run/model.safetensors the best model
+    run/history.json, run/curve.png, run/metrics.json (test), run/metrics_valid.json
+"""
+
+from __future__ import annotations
+
+import time
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from genrec.data import Dataset, Split, load_dataset
+from genrec.evaluate import evaluate
+from genrec.io import read_json, write_json
+from genrec.model import TIGER_PRESET, GenerativeRecommender, ModelConfig
+from genrec.model.checkpoint import load_weights
+from genrec.model.recommender import Recommender
+from genrec.model.train import TrainConfig, Trainer
+from genrec.semantic_ids import IndexConfig, SemanticIndex
+
+
+@dataclass
+class EvalConfig:
+    beam: int = 20  # beam width at test time
+    k: int = 10  # list length (metrics @5 and @10)
+    exclude_history: bool = True  # never recommend an item already in the history
+
+
+@dataclass
+class RunConfig:
+    dataset: str = "amazon2014-beauty"  # benchmark name or raw Amazon folder
+    vectors: str | None = None  # item vectors file instead of text embeddings
+    index: IndexConfig = field(default_factory=IndexConfig)
+    model: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields (+ preset="tiger")
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    threads: int = 0  # torch CPU threads (0 = torch default)
+    max_users: int = 0  # >0: keep only the first N users (quick runs and tests)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RunConfig:
+        def build(kind: type, section: str) -> Any:
+            values = raw.get(section, {})
+            known = {f.name for f in fields(kind)}
+            unknown = sorted(set(values) - known)
+            if unknown:
+                raise ValueError(f"[{section}] has unknown keys {unknown}; known: {sorted(known)}")
+            return kind(**values)
+
+        top = {k: v for k, v in raw.items() if k not in ("index", "model", "train", "eval")}
+        unknown = sorted(set(top) - {"dataset", "vectors", "threads", "max_users"})
+        if unknown:
+            raise ValueError(f"unknown top-level config keys {unknown}")
+        return cls(**top, index=build(IndexConfig, "index"), model=dict(raw.get("model", {})),
+                   train=build(TrainConfig, "train"), eval=build(EvalConfig, "eval"))
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> RunConfig:
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as err:
+            raise ValueError(f"{path}: {err}") from None
+        return cls.from_dict(raw)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def model_config(run: RunConfig, index: SemanticIndex, n_items: int) -> ModelConfig:
+    options = dict(run.model)
+    preset = options.pop("preset", None)
+    if preset not in (None, "tiger"):
+        raise ValueError(f"unknown model preset {preset!r} (known: tiger)")
+    base = dict(TIGER_PRESET) if preset == "tiger" else {}
+    known = {f.name for f in fields(ModelConfig)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ValueError(f"[model] has unknown keys {unknown}; known: {sorted(known)}")
+    return ModelConfig(level_sizes=list(index.level_sizes), shared_vocab=index.shared_vocab,
+                       n_items=n_items, **(base | options))
+
+
+def load_run_dataset(run: RunConfig, data_dir: str | Path | None) -> Dataset:
+    ds = load_dataset(run.dataset, data_dir)
+    if run.max_users:
+        ds = Dataset(ds.name, ds.item_ids, ds.user_ids[: run.max_users],
+                     ds.sequences[: run.max_users], ds.items)
+    return ds
+
+
+def _index_for(run: RunConfig, ds: Dataset, out: Path) -> SemanticIndex:
+    """The run's index: reused when present and made by the same config, else built."""
+    from genrec.api import make_index
+
+    folder = out / "index"
+    if (folder / "index.json").exists():
+        index = SemanticIndex.load(folder)
+        same = all(index.config.get(k) == v for k, v in asdict(run.index).items())
+        if same and index.n_items == ds.n_items:
+            return index
+    return make_index(ds, run.index, folder, run.vectors)
+
+
+def save_items(ds: Dataset, out: Path) -> None:
+    write_json(out / "items.json", [{"id": ds.item_ids[i], "title": ds.title(i)}
+                                    for i in range(ds.n_items)])
+
+
+def train(run: RunConfig, data_dir: str | Path | None, out: str | Path, resume: bool = False
+          ) -> tuple[Dataset, Split, SemanticIndex, GenerativeRecommender]:
+    """Index (or reuse it) and train; `resume` continues from out/checkpoint if present."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if run.threads:
+        torch.set_num_threads(run.threads)
+    write_json(out / "config.json", run.to_dict())
+    ds = load_run_dataset(run, data_dir)
+    save_items(ds, out)
+    split = ds.split()
+    index = _index_for(run, ds, out)
+    mcfg = model_config(run, index, ds.n_items)
+    torch.manual_seed(run.train.seed)
+    model = GenerativeRecommender(mcfg)
+    trainer = Trainer(model, index, split, run.train, out)
+    if resume and trainer.resume():
+        print(f"resumed from {out / 'checkpoint'} at epoch {trainer.state['epoch']}, "
+              f"step {trainer.state['step']}", flush=True)
+    history = trainer.fit()
+    plot_curve(history, out / "curve.png")
+    return ds, split, index, load_model(out)
+
+
+def load_model(out: str | Path) -> GenerativeRecommender:
+    cfg = ModelConfig(**read_json(Path(out) / "model.json"))
+    model = GenerativeRecommender(cfg)
+    model.load_state_dict(load_weights(Path(out) / "model.safetensors"))
+    return model.eval()
+
+
+def load_recommender(out: str | Path, beam: int = 20) -> Recommender:
+    return Recommender(load_model(out), SemanticIndex.load(Path(out) / "index"), beam=beam)
+
+
+def evaluate_run(out: str | Path, split: Split, cfg: EvalConfig, which: str = "test",
+                 constrained: bool = True) -> dict[str, Any]:
+    """Item-level metrics of the run's best model on the test (or valid) split."""
+    rec = load_recommender(out, cfg.beam)
+    histories = split.test_history if which == "test" else split.valid_history
+    targets = split.test_target if which == "test" else split.valid_target
+    metrics, _ = evaluate(rec.recommend_fn(cfg.exclude_history, constrained), histories,
+                          targets, k=cfg.k, desc=f"evaluate {which}")
+    metrics = {k: round(v, 5) if isinstance(v, float) else v for k, v in metrics.items()}
+    metrics |= {"invalid_rate": float(np.mean(rec.invalid)) if rec.invalid else 0.0,
+                "beam": cfg.beam, "exclude_history": cfg.exclude_history,
+                "constrained": constrained, "split": which}
+    write_json(Path(out) / ("metrics.json" if which == "test" else "metrics_valid.json"), metrics)
+    return metrics
+
+
+def run_pipeline(run: RunConfig, data_dir: str | Path | None, out: str | Path,
+                 resume: bool = True) -> dict[str, Any]:
+    """Index -> train -> evaluate on test; returns test metrics (also in out/metrics.json)."""
+    start = time.perf_counter()
+    _, split, _, _ = train(run, data_dir, out, resume=resume)
+    metrics = evaluate_run(out, split, run.eval, "test")
+    metrics["pipeline_seconds"] = round(time.perf_counter() - start, 1)
+    write_json(Path(out) / "metrics.json", metrics)
+    return metrics
+
+
+def plot_curve(history: list[dict[str, Any]], path: Path) -> None:
+    if not history:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from genrec.io import atomic_path
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    minutes = [h["minutes"] for h in history]
+    ax.plot(minutes, [h["loss"] for h in history], "o-", color="#4c72b0", label="train loss")
+    ax.set_xlabel("training minutes")
+    ax.set_ylabel("loss")
+    ax2 = ax.twinx()
+    ax2.plot(minutes, [h["valid_ndcg@10"] for h in history], "s-", color="#dd8452",
+             label="valid NDCG@10")
+    ax2.set_ylabel("valid NDCG@10")
+    fig.legend(loc="upper center", ncol=2, frameon=False)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
+def recommend_ids(out: str | Path, history: list[str], k: int = 10, beam: int = 20,
+                  exclude_history: bool = True) -> list[dict[str, Any]]:
+    """Top-k for one history of external item ids: [{id, title, score}, ...]."""
+    items = read_json(Path(out) / "items.json")
+    row_of = {str(it["id"]): i for i, it in enumerate(items)}
+    unknown = [h for h in history if str(h) not in row_of]
+    if unknown:
+        raise KeyError(f"unknown item id(s) {unknown[:5]} (not in {out}/items.json)")
+    if not history:
+        raise ValueError("history is empty: give at least one item id")
+    hist = np.array([row_of[str(h)] for h in history], dtype=np.int64)
+    rec = load_recommender(out, beam)
+    res = rec.recommend([hist], k, exclude=[hist.tolist()] if exclude_history else None)
+    return [{"id": items[i]["id"], "title": items[i]["title"], "score": round(float(s), 4)}
+            for i, s in zip(res.items[0].tolist(), res.scores[0].tolist(), strict=True) if i >= 0]
+
+
+def sample_recommendations(out: str | Path, data_dir: str | Path | None, users: int = 2,
+                           k: int = 5) -> str:
+    """A readable look at a few test users: recent history, the true next item, the top-k."""
+    cfg = RunConfig.from_dict(read_json(Path(out) / "config.json"))
+    ds = load_run_dataset(cfg, data_dir)
+    split = ds.split()
+    lines = []
+    for u in range(users):
+        hist = split.test_history[u]
+        recs = recommend_ids(out, [ds.item_ids[i] for i in hist], k)
+        lines.append(f"user {ds.user_ids[u]}: recently " + " | ".join(
+            ds.title(i)[:50] for i in hist[-3:]))
+        lines.append(f"  actually bought next: {ds.title(split.test_target[u])[:70]}")
+        lines += [f"  {r + 1}. {it['title'][:70]}  ({it['score']:.2f})"
+                  for r, it in enumerate(recs)]
+    return "\n".join(lines)
