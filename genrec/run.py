@@ -122,7 +122,12 @@ def train(run: RunConfig, data_dir: str | Path | None, out: str | Path, resume: 
     out.mkdir(parents=True, exist_ok=True)
     if run.threads:
         torch.set_num_threads(run.threads)
-    write_json(out / "config.json", run.to_dict())
+    saved = out / "config.json"
+    if resume and (out / "checkpoint" / "state.json").exists() and saved.exists():
+        if read_json(saved) != run.to_dict():
+            raise ValueError(f"{out} holds a run made with another config ({saved}); "
+                             "use a new --out folder (or --fresh to start over)")
+    write_json(saved, run.to_dict())
     ds = load_run_dataset(run, data_dir)
     save_items(ds, out)
     split = ds.split()
