@@ -60,5 +60,6 @@ def index_command(
     cfg: IndexConfig,
     out: str | Path,
     vectors_path: str | Path | None = None,
+    k_core: int = 5,
 ) -> SemanticIndex:
-    return make_index(load_dataset(dataset, data_dir), cfg, out, vectors_path)
+    return make_index(load_dataset(dataset, data_dir, k_core=k_core), cfg, out, vectors_path)

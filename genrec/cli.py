@@ -42,6 +42,7 @@ def index(
         int | None, typer.Option(help="Codes per level [256; hkmeans 64].")
     ] = None,
     vectors: Annotated[Path | None, typer.Option(help="Item vectors .npy/.parquet.")] = None,
+    k_core: Annotated[int, typer.Option(help="k-core filter for raw Amazon folders.")] = 5,
     data_dir: DataDir = None,
     quiet: Quiet = False,
 ) -> None:
@@ -52,7 +53,7 @@ def index(
     _setup(quiet)
     cfg = IndexConfig(method=method, levels=levels, codebook_size=codebook_size,
                       balance=balance, seed=seed)
-    idx = index_command(data_dir, dataset, cfg, out, vectors)
+    idx = index_command(data_dir, dataset, cfg, out, vectors, k_core)
     summary = {k: v for k, v in idx.summary().items() if k not in ("config", "items_per_code_hist")}
     typer.echo(json.dumps(summary))
 

@@ -41,7 +41,7 @@ def test_index_command_on_real_text(method, tmp_path, beauty, data_root):
     raw = _raw_folder(beauty, tmp_path / "raw")
     out = tmp_path / "ids"
     done = _index("--dataset", str(raw), "--method", method, "--codebook-size", "8",
-                  "--out", str(out), data_root=data_root)
+                  "--k-core", "2", "--out", str(out), data_root=data_root)
     assert done.returncode == 0, done.stderr
     meta = json.loads((out / "index.json").read_text())
     for key in ("method", "n_items", "levels", "codebook_size", "collision_rate", "usage",

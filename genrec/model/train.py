@@ -79,6 +79,7 @@ class Trainer:
         self.total_steps = cfg.epochs * self.steps_per_epoch
         self.opt = make_optimizer(model, cfg)
         self.gen = torch.Generator().manual_seed(cfg.seed)
+        torch.manual_seed(cfg.seed)  # dropout; resume() replaces it with the saved state
         self.state: dict[str, Any] = {"epoch": 0, "step_in_epoch": 0, "step": 0, "elapsed": 0.0,
                                       "best_ndcg": -1.0, "bad_evals": 0, "history": [],
                                       "epoch_gen": None}
@@ -103,7 +104,6 @@ class Trainer:
         save_checkpoint(self.ckpt_dir, self.model, self.opt, self.state, rng)
 
     def fit(self) -> list[dict[str, Any]]:
-        torch.manual_seed(self.cfg.seed)
         self.model.train()
         while self.state["epoch"] < self.cfg.epochs and not self._out_of_time():
             self._run_epoch()
