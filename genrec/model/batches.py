@@ -18,6 +18,7 @@ class Batch:
     tgt_codes: Tensor  # int64 [B, G, L] codes of the targets
     tgt_valid: Tensor  # bool [B, G]
     users: Tensor  # int64 [B] user index (for the hashed user token)
+    tgt_items: Tensor  # int64 [B, G] target item indices (-1 = padding)
 
     @property
     def n_targets(self) -> int:
@@ -82,6 +83,7 @@ def make_batch(windows: list[np.ndarray], users: np.ndarray, codes: Tensor, caus
         tgt_codes=codes[nxt.clamp(min=0)],
         tgt_valid=tgt_valid,
         users=torch.from_numpy(users),
+        tgt_items=nxt,
     )
 
 

@@ -36,6 +36,7 @@ class ModelConfig:
     causal: bool = True  # causal encoder: all next-item targets of a window in one pass
     user_buckets: int = 0  # >0: a hashed user token in front of the history (TIGER: 2000)
     item_embeddings: bool = False  # add a learned per-item vector to the item's code embedding
+    item_loss: float = 0.0  # >0: also train the encoder with a softmax over all items (weight)
 
     @property
     def levels(self) -> int:
@@ -198,16 +199,37 @@ class GenerativeRecommender(nn.Module):
         return h @ self.tok.weight[off : off + size].T
 
     def loss(self, items: Tensor, codes: Tensor, tgt_pos: Tensor, tgt_codes: Tensor,
-             tgt_valid: Tensor, users: Tensor | None = None) -> Tensor:
+             tgt_valid: Tensor, users: Tensor | None = None, tgt_items: Tensor | None = None,
+             all_codes: Tensor | None = None) -> Tensor:
         """Mean next-token cross-entropy over the valid targets' L tokens.
 
-        tgt_pos [B, G], tgt_codes [B, G, L], tgt_valid bool [B, G].
+        tgt_pos [B, G], tgt_codes [B, G, L], tgt_valid bool [B, G]. With cfg.item_loss > 0,
+        plus that weight times a softmax over every item (SASRec-style) on the encoder state,
+        which needs tgt_items [B, G] and the catalogue's codes all_codes [n_items, L].
         """
         mem, mem_pos = self.encode(items, codes, users)
         h = self.decode(mem, mem_pos, tgt_pos, tgt_codes[:, :, :-1])[tgt_valid]  # [N, L, d]
         logits = h @ self.tok.weight.T + self.level_mask  # [N, L, V], other levels' ids -inf
         target = (tgt_codes[tgt_valid] + self.offsets).flatten()
-        return F.cross_entropy(logits.flatten(0, 1), target)
+        loss = F.cross_entropy(logits.flatten(0, 1), target)
+        if self.cfg.item_loss > 0:
+            loss = loss + self.cfg.item_loss * self._item_loss(mem, tgt_pos, tgt_valid,
+                                                               tgt_items, all_codes)
+        return loss
+
+    def _item_loss(self, mem: Tensor, tgt_pos: Tensor, tgt_valid: Tensor, tgt_items: Tensor,
+                   all_codes: Tensor) -> Tensor:
+        """Softmax over all items of the state after item t; items scored by their input
+        embedding (weights shared with the inputs, as SASRec does)."""
+        if self.cfg.token_inputs or not self.cfg.causal:
+            raise ValueError("item_loss needs item-level inputs and a causal encoder")
+        if self.user is not None:
+            mem = mem[:, 1:]  # drop the user token: slot t is item t again
+        state = torch.gather(mem, 1, tgt_pos[..., None].expand(-1, -1, mem.shape[-1]))
+        table = self.tok(all_codes + self.offsets).sum(1)  # [n_items, d]
+        if self.item is not None:
+            table = table + self.item.weight
+        return F.cross_entropy(state[tgt_valid] @ table.T, tgt_items[tgt_valid])
 
 
 def flops_per_target(cfg: ModelConfig) -> int:

@@ -33,16 +33,18 @@ class TrainConfig:
     beam: int = 20  # beam width for validation and test
     eval_every: int = 1  # validate every N epochs (and after the last)
     patience: int = 4  # stop after N validations without a better NDCG@10
-    max_minutes: float = 0.0  # stop training after this much wall time (0 = no limit)
+    max_minutes: float = 0.0  # wall-time budget for training (0 = none); the LR schedule
+    # then runs over whichever ends first, the epochs or the minutes, so it always completes
     checkpoint_minutes: float = 5.0  # also checkpoint inside an epoch this often
     seed: int = 0
 
 
-def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
+def lr_at(progress: float, step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up over warmup_steps, then cosine from lr to lr * min_lr_ratio as
+    `progress` (0..1, share of the run done) goes from 0 to 1."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
-    frac = min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))
-    cosine = 0.5 * (1 + math.cos(math.pi * frac))
+    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cosine)
 
 
@@ -134,7 +136,7 @@ class Trainer:
         for i, batch in enumerate(batches):
             if i < s["step_in_epoch"]:
                 continue
-            loss = self._train_step(batch)
+            loss = self._train_step(batch, s["elapsed"] + time.perf_counter() - last_ckpt)
             loss_sum, n, seen = loss_sum + loss, n + 1, seen + batch.n_targets
             s["step_in_epoch"], s["step"] = i + 1, s["step"] + 1
             now = time.perf_counter()
@@ -153,11 +155,18 @@ class Trainer:
         if s["step_in_epoch"] >= self.steps_per_epoch:
             s["epoch"], s["step_in_epoch"], s["epoch_gen"] = s["epoch"] + 1, 0, None
 
-    def _train_step(self, batch: Any) -> float:
+    def progress(self, elapsed: float) -> float:
+        """Share of the run done: by steps, or by the time budget if that runs out first."""
+        warm = self.cfg.warmup_steps
+        by_steps = (self.state["step"] - warm) / max(1, self.total_steps - warm)
+        by_time = elapsed / (self.cfg.max_minutes * 60) if self.cfg.max_minutes > 0 else 0.0
+        return max(by_steps, by_time)
+
+    def _train_step(self, batch: Any, elapsed: float) -> float:
         for group in self.opt.param_groups:
-            group["lr"] = lr_at(self.state["step"], self.total_steps, self.cfg)
+            group["lr"] = lr_at(self.progress(elapsed), self.state["step"], self.cfg)
         loss = self.model.loss(batch.items, batch.codes, batch.tgt_pos, batch.tgt_codes,
-                               batch.tgt_valid, batch.users)
+                               batch.tgt_valid, batch.users, batch.tgt_items, self.codes)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
