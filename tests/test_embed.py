@@ -11,8 +11,10 @@ from genrec.errors import DataError
 
 
 def test_item_text_unescapes_and_drops_placeholders(beauty):
-    assert item_text(beauty.items[0]) == ("OPI Nail Lacquer, Simmer and Shimmer, 0.5-Fluid Ounce. "
-                                          "Brand: OPI. Category: Beauty > Makeup > Nails > Nail Polish")
+    assert item_text(beauty.items[0]) == (
+        "OPI Nail Lacquer, Simmer and Shimmer, 0.5-Fluid Ounce. "
+        "Brand: OPI. Category: Beauty > Makeup > Nails > Nail Polish"
+    )
     text = item_text({"title": "title_495", "brand": "Unknown",
                       "categories": [["Beauty", "Skin &amp; Care"]]})
     assert text == "Category: Beauty > Skin & Care"
