@@ -209,8 +209,11 @@ def plot_curve(history: list[dict[str, Any]], path: Path) -> None:
 
 
 def recommend_ids(out: str | Path, history: list[str], k: int = 10, beam: int = 20,
-                  exclude_history: bool = True) -> list[dict[str, Any]]:
-    """Top-k for one history of external item ids: [{id, title, score}, ...]."""
+                  exclude_history: bool = True, rec: Recommender | None = None
+                  ) -> list[dict[str, Any]]:
+    """Top-k for one history of external item ids: [{id, title, score}, ...].
+
+    Pass `rec` (from load_recommender) to answer many histories without reloading the run."""
     items = read_json(Path(out) / "items.json")
     row_of = {str(it["id"]): i for i, it in enumerate(items)}
     unknown = [h for h in history if str(h) not in row_of]
@@ -219,7 +222,7 @@ def recommend_ids(out: str | Path, history: list[str], k: int = 10, beam: int = 
     if not history:
         raise ValueError("history is empty: give at least one item id")
     hist = np.array([row_of[str(h)] for h in history], dtype=np.int64)
-    rec = load_recommender(out, beam)
+    rec = rec or load_recommender(out, beam)
     res = rec.recommend([hist], k, exclude=[hist.tolist()] if exclude_history else None)
     return [{"id": items[i]["id"], "title": items[i]["title"], "score": round(float(s), 4)}
             for i, s in zip(res.items[0].tolist(), res.scores[0].tolist(), strict=True) if i >= 0]
@@ -231,10 +234,11 @@ def sample_recommendations(out: str | Path, data_dir: str | Path | None, users: 
     cfg = RunConfig.from_dict(read_json(Path(out) / "config.json"))
     ds = load_run_dataset(cfg, data_dir)
     split = ds.split()
+    rec = load_recommender(out, cfg.eval.beam)
     lines = []
     for u in range(users):
         hist = split.test_history[u]
-        recs = recommend_ids(out, [ds.item_ids[i] for i in hist], k)
+        recs = recommend_ids(out, [ds.item_ids[i] for i in hist], k, rec=rec)
         lines.append(f"user {ds.user_ids[u]}: recently " + " | ".join(
             ds.title(i)[:50] for i in hist[-3:]))
         lines.append(f"  actually bought next: {ds.title(split.test_target[u])[:70]}")

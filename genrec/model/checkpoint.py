@@ -6,7 +6,6 @@ written atomically and state.json last, so a checkpoint counts only once it is c
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +67,3 @@ def save_model(folder: Path, model: torch.nn.Module, config: dict[str, Any]) -> 
 
 def load_weights(path: Path) -> dict[str, torch.Tensor]:
     return load_file(str(path))
-
-
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, indent=2)
