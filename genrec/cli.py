@@ -158,6 +158,23 @@ def run_cmd(
     typer.echo(sample_recommendations(out, data_dir))
 
 
+@app.command()
+def baseline(
+    name: Annotated[str, typer.Argument(help="sasrec | popularity")],
+    config: Config,
+    out: Out,
+    data_dir: DataDir = None,
+    fresh: Annotated[bool, typer.Option(help="Ignore an existing checkpoint in OUT.")] = False,
+    quiet: Quiet = False,
+) -> None:
+    """A reference model on the same split and metrics as genrec; writes OUT/metrics.json."""
+    from genrec.baselines.run import BaselineConfig, run_baseline
+
+    _setup(quiet)
+    cfg = BaselineConfig.from_toml(config, name)
+    typer.echo(json.dumps(run_baseline(name, cfg, data_dir, out, resume=not fresh)))
+
+
 def main() -> None:
     try:
         app()
