@@ -1,4 +1,5 @@
-"""Every shipped config parses into one RunConfig and builds a model config."""
+"""Every shipped config parses: run configs into one RunConfig, baseline configs (sasrec-*)
+into a BaselineConfig."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from genrec.baselines.run import BaselineConfig
 from genrec.run import RunConfig
 
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.toml"))
+ROOT = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = sorted(p for p in ROOT.glob("*.toml") if not p.stem.startswith("sasrec-"))
+BASELINES = sorted(ROOT.glob("sasrec-*.toml"))
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
@@ -18,5 +22,13 @@ def test_config_parses(path):
     assert RunConfig.from_dict(run.to_dict()) == run  # what a run saves loads back the same
 
 
+@pytest.mark.parametrize("path", BASELINES, ids=[p.stem for p in BASELINES])
+def test_baseline_config_parses(path):
+    cfg = BaselineConfig.from_toml(path)
+    assert cfg.dataset == "amazon2014-" + path.stem.removeprefix("sasrec-")
+    assert cfg.model.d_model % cfg.model.n_heads == 0 and cfg.train.max_minutes > 0
+
+
 def test_configs_exist():
-    assert {p.stem for p in CONFIGS} >= {"beauty", "toys", "quickstart"}
+    assert {p.stem for p in CONFIGS} >= {"beauty", "toys", "sports", "quickstart"}
+    assert {p.stem for p in BASELINES} == {"sasrec-beauty", "sasrec-toys", "sasrec-sports"}

@@ -1,0 +1,169 @@
+"""Quality table: genrec, SASRec (full softmax) and popularity on Beauty, Toys and Sports, plus
+an ablation over ID schemes on Beauty, all in one harness (same split, history rule, metrics).
+
+    python benchmarks/quality.py --data-dir ../shared/data                 # everything
+    python benchmarks/quality.py --data-dir ../shared/data --only popularity,sasrec
+    python benchmarks/quality.py --data-dir ../shared/data --ablation-only --ablation-minutes 8
+
+Each job runs in its own folder under --runs (default runs/quality) and is skipped when that
+folder already holds its metrics.json, so the table fills in across sessions and a killed job
+resumes from its checkpoint. Writes benchmarks/results/quality.json and the tables between the
+`quality` markers in docs/benchmarks.md. Sports has no item text: its genrec row uses semantic
+IDs made from SASRec's learned item vectors (collaborative IDs), so it needs the SASRec row first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import re
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genrec.baselines.run import BaselineConfig, run_baseline
+from genrec.io import read_json, write_json, write_text
+from genrec.run import RunConfig, run_pipeline
+from genrec.semantic_ids import IndexConfig
+
+DATASETS = {"beauty": "amazon2014-beauty", "toys": "amazon2014-toys",
+            "sports": "amazon2014-sports"}
+# Published numbers (Recall@5, NDCG@5, Recall@10, NDCG@10) on the same 5-core data and split.
+PUBLISHED = {
+    ("beauty", "TIGER"): (0.0454, 0.0321, 0.0648, 0.0384),
+    ("beauty", "SASRec as TIGER reported it"): (0.0387, 0.0249, 0.0605, 0.0318),
+    ("beauty", "SASRec, full softmax (eSASRec report)"): (None, None, 0.0921, 0.0531),
+    ("sports", "TIGER"): (0.0264, 0.0181, 0.0400, 0.0225),
+    ("sports", "SASRec as TIGER reported it"): (0.0233, 0.0154, 0.0350, 0.0192),
+    ("toys", "TIGER"): (0.0521, 0.0371, 0.0712, 0.0432),
+    ("toys", "SASRec as TIGER reported it"): (0.0463, 0.0306, 0.0675, 0.0374),
+}
+SOURCES = {"TIGER": "Rajput et al., NeurIPS 2023, Table 2",
+           "SASRec as TIGER reported it": "Rajput et al., NeurIPS 2023, Table 2",
+           "SASRec, full softmax (eSASRec report)": "Tikhonovich et al. 2025 (eSASRec), as "
+           "quoted in the genrec issue tracker"}
+ABLATION = [("rqvae", False), ("rqvae", True), ("rkmeans", False), ("rkmeans", True),
+            ("hkmeans", False), ("title", False), ("random", False)]
+HARDWARE = f"{platform.machine()} CPU, {torch.get_num_threads()} torch threads"
+
+
+def main() -> None:
+    args = _parse()
+    results = _load_results()
+    models = args.only.split(",") if args.only else ["popularity", "sasrec", "genrec"]
+    if not args.ablation_only:
+        for short in args.datasets.split(","):
+            for model in models:
+                key = f"{short}/{model}"
+                results[key] = _row(model, short, args) | {"dataset": short, "model": model}
+                _save(results)
+    if not args.skip_ablation:
+        for method, balance in ABLATION:
+            key = f"ablation/{method}{'+balance' if balance else ''}"
+            results[key] = _ablation(method, balance, args) | {"dataset": "beauty",
+                                                                "model": "genrec"}
+            _save(results)
+    _save(results)
+
+
+def _parse() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--runs", default="runs/quality", help="one folder per job")
+    ap.add_argument("--datasets", default="beauty,toys,sports")
+    ap.add_argument("--only", default="", help="models: popularity,sasrec,genrec")
+    ap.add_argument("--skip-ablation", action="store_true")
+    ap.add_argument("--ablation-only", action="store_true")
+    ap.add_argument("--ablation-minutes", type=float, default=12.0,
+                    help="training budget of each ablation run (the full run uses 48)")
+    return ap.parse_args()
+
+
+def _row(model: str, short: str, args: argparse.Namespace) -> dict[str, Any]:
+    out = Path(args.runs) / f"{short}-{model}"
+    if (out / "metrics.json").exists():
+        return _summarize(out)
+    if model == "genrec":
+        run = RunConfig.from_toml(f"configs/{short}.toml")
+        run_pipeline(run, args.data_dir, out)
+    else:
+        cfg_path = f"configs/sasrec-{short}.toml"
+        cfg = BaselineConfig.from_toml(cfg_path, model)
+        run_baseline(model, cfg, args.data_dir, out)
+    return _summarize(out)
+
+
+def _ablation(method: str, balance: bool, args: argparse.Namespace) -> dict[str, Any]:
+    out = Path(args.runs) / f"ablation-{method}{'-balance' if balance else ''}"
+    if not (out / "metrics.json").exists():
+        run = RunConfig.from_toml("configs/beauty.toml")
+        run = replace(run, index=IndexConfig(method=method, balance=balance),
+                      train=replace(run.train, max_minutes=args.ablation_minutes))
+        run_pipeline(run, args.data_dir, out)
+    return _summarize(out) | {"ids": method + (" + balance" if balance else ""),
+                              "train_minutes_budget": args.ablation_minutes}
+
+
+def _summarize(out: Path) -> dict[str, Any]:
+    m = read_json(out / "metrics.json")
+    keep = ("recall@5", "ndcg@5", "recall@10", "ndcg@10", "invalid_rate", "n_users")
+    return {**{k: m.get(k) for k in keep}, "minutes": round(m["pipeline_seconds"] / 60, 1),
+            "hardware": HARDWARE, "run": str(out)}
+
+
+def _load_results() -> dict[str, Any]:
+    path = Path("benchmarks/results/quality.json")
+    return read_json(path)["rows"] if path.exists() else {}
+
+
+def _save(rows: dict[str, Any]) -> None:
+    published = [{"dataset": d, "model": m, "source": SOURCES[m],
+                  **dict(zip(("recall@5", "ndcg@5", "recall@10", "ndcg@10"), v, strict=True))}
+                 for (d, m), v in PUBLISHED.items()]
+    write_json("benchmarks/results/quality.json", {"rows": rows, "published": published})
+    _write_docs(rows, published)
+
+
+def _fmt(v: float | None) -> str:
+    return "–" if v is None else f"{v:.4f}"
+
+
+def _tables(rows: dict[str, Any], published: list[dict[str, Any]]) -> str:
+    head = ("| dataset | model | Recall@5 | NDCG@5 | Recall@10 | NDCG@10 | time, hardware |\n"
+            "|---|---|---|---|---|---|---|")
+    lines = [head]
+    for short in DATASETS:
+        for key, r in rows.items():
+            if key.startswith(f"{short}/"):
+                lines.append(f"| {short} | **{r['model']}** (this harness) | "
+                             + " | ".join(_fmt(r[k]) for k in ("recall@5", "ndcg@5", "recall@10",
+                                                               "ndcg@10"))
+                             + f" | {r['minutes']} min, {r['hardware']} |")
+        for p in published:
+            if p["dataset"] == short:
+                lines.append(f"| {short} | {p['model']} ({p['source']}) | "
+                             + " | ".join(_fmt(p[k]) for k in ("recall@5", "ndcg@5", "recall@10",
+                                                               "ndcg@10")) + " | – |")
+    abl = [("| ID scheme | Recall@10 | NDCG@10 | invalid | training budget | total time |"),
+           "|---|---|---|---|---|---|"]
+    for key, r in rows.items():
+        if key.startswith("ablation/"):
+            abl.append(f"| {r['ids']} | {_fmt(r['recall@10'])} | {_fmt(r['ndcg@10'])} | "
+                       f"{r['invalid_rate']:.0%} | {r['train_minutes_budget']:g} min | "
+                       f"{r['minutes']} min |")
+    return "\n".join(lines) + "\n\nAblation on Beauty (one row per ID scheme):\n\n" + "\n".join(abl)
+
+
+def _write_docs(rows: dict[str, Any], published: list[dict[str, Any]]) -> None:
+    path = Path("docs/benchmarks.md")
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    block = f"<!-- quality:start -->\n{_tables(rows, published)}\n<!-- quality:end -->"
+    pattern = re.compile(r"<!-- quality:start -->.*?<!-- quality:end -->", re.S)
+    text = pattern.sub(block, text) if pattern.search(text) else text + "\n" + block + "\n"
+    write_text(path, text)
+
+
+if __name__ == "__main__":
+    main()
