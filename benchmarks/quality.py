@@ -46,7 +46,7 @@ SOURCES = {"TIGER": "Rajput et al., NeurIPS 2023, Table 2",
            "quoted in the genrec issue tracker"}
 ABLATION = [("rqvae", False), ("rqvae", True), ("rkmeans", False), ("rkmeans", True),
             ("hkmeans", False), ("title", False), ("random", False)]
-HARDWARE = f"{platform.machine()} CPU, {torch.get_num_threads()} torch threads"
+HARDWARE = f"{platform.machine()} CPU, {torch.get_num_threads()} torch thread(s)"
 
 
 def main() -> None:
@@ -126,6 +126,10 @@ def _save(rows: dict[str, Any]) -> None:
     _write_docs(rows, published)
 
 
+def _minutes(m: float) -> str:
+    return "< 0.1 min" if m < 0.1 else f"{m:g} min"
+
+
 def _fmt(v: float | None) -> str:
     return "–" if v is None else f"{v:.4f}"
 
@@ -140,7 +144,7 @@ def _tables(rows: dict[str, Any], published: list[dict[str, Any]]) -> str:
                 lines.append(f"| {short} | **{r['model']}** (this harness) | "
                              + " | ".join(_fmt(r[k]) for k in ("recall@5", "ndcg@5", "recall@10",
                                                                "ndcg@10"))
-                             + f" | {r['minutes']} min, {r['hardware']} |")
+                             + f" | {_minutes(r['minutes'])}, {r['hardware']} |")
         for p in published:
             if p["dataset"] == short:
                 lines.append(f"| {short} | {p['model']} ({p['source']}) | "
