@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from genrec.errors import GenrecError
 from genrec.io import set_quiet
+
+if TYPE_CHECKING:
+    from genrec.model.distributed import DistEnv
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -43,6 +48,9 @@ def index(
     ] = None,
     vectors: Annotated[Path | None, typer.Option(help="Item vectors .npy/.parquet.")] = None,
     k_core: Annotated[int, typer.Option(help="k-core filter for raw Amazon folders.")] = 5,
+    fit_sample: Annotated[int, typer.Option(
+        help="Fit rqvae/rkmeans on this many random items, then code all in chunks [0: all].")
+    ] = 0,
     data_dir: DataDir = None,
     quiet: Quiet = False,
 ) -> None:
@@ -52,10 +60,27 @@ def index(
 
     _setup(quiet)
     cfg = IndexConfig(method=method, levels=levels, codebook_size=codebook_size,
-                      balance=balance, seed=seed)
+                      balance=balance, seed=seed, fit_sample=fit_sample)
     idx = index_command(data_dir, dataset, cfg, out, vectors, k_core)
     summary = {k: v for k, v in idx.summary().items() if k not in ("config", "items_per_code_hist")}
     typer.echo(json.dumps(summary))
+
+
+@app.command()
+def embed(
+    dataset: Annotated[str, typer.Option(help="Benchmark name or raw Amazon folder.")],
+    out: Annotated[Path, typer.Option(help="Vectors file to write (.npy).")],
+    chunk: Annotated[int, typer.Option(help="Items embedded (and saved) at a time.")] = 8192,
+    k_core: Annotated[int, typer.Option(help="k-core filter for raw Amazon folders.")] = 5,
+    data_dir: DataDir = None,
+    quiet: Quiet = False,
+) -> None:
+    """Stream MiniLM item vectors to OUT chunk by chunk (resumable); then index with
+    `genrec index --vectors OUT --fit-sample N` for catalogues too large for memory."""
+    from genrec.api import embed_command
+
+    _setup(quiet)
+    typer.echo(str(embed_command(data_dir, dataset, out, chunk, k_core)))
 
 
 @app.command()
@@ -85,6 +110,21 @@ def stats(
 
 Config = Annotated[Path, typer.Option("--config", help="Run config (TOML), see configs/.")]
 Out = Annotated[Path, typer.Option("--out", help="Run folder.")]
+Distributed = Annotated[bool, typer.Option(
+    help="Spread over --nproc-per-node local processes (torchrun); implied under torchrun.")]
+Nproc = Annotated[int, typer.Option(help="Processes for --distributed [one per GPU, else 2].")]
+
+
+def _dist_setup(quiet: bool, distributed: bool = False, nproc: int = 0) -> DistEnv:
+    """Join torchrun's process group if launched by it; with --distributed outside torchrun,
+    relaunch this command under torchrun on this machine and exit with its code."""
+    from genrec.model import distributed as dd
+
+    if distributed and "WORLD_SIZE" not in os.environ:
+        raise typer.Exit(dd.launch_local(nproc or dd.default_nproc(), sys.argv[1:]))
+    env = dd.init_from_env()
+    _setup(quiet or not env.is_main)  # one progress bar and log, rank 0's
+    return env
 
 
 @app.command()
@@ -94,14 +134,22 @@ def train(
     data_dir: DataDir = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/checkpoint.")] = False,
     quiet: Quiet = False,
+    distributed: Distributed = False,
+    nproc_per_node: Nproc = 0,
 ) -> None:
     """Index (or reuse OUT/index) and train; the best model lands in OUT."""
+    from genrec.model.distributed import shutdown
     from genrec.run import RunConfig
     from genrec.run import train as train_run
 
-    _setup(quiet)
-    train_run(RunConfig.from_toml(config), data_dir, out, resume=resume)
-    typer.echo(json.dumps(json.loads((out / "history.json").read_text())[-1]))
+    run = RunConfig.from_toml(config)  # a bad config fails here, before any launch
+    env = _dist_setup(quiet, distributed, nproc_per_node)
+    try:
+        train_run(run, data_dir, out, resume=resume, dist=env)
+    finally:
+        shutdown()
+    if env.is_main:
+        typer.echo(json.dumps(json.loads((out / "history.json").read_text())[-1]))
 
 
 @app.command()
@@ -113,17 +161,26 @@ def evaluate(
     exclude_history: Annotated[bool, typer.Option(help="Drop history items.")] = True,
     constrained: Annotated[bool, typer.Option(help="Trie-constrained beam search.")] = True,
     quiet: Quiet = False,
+    distributed: Distributed = False,
+    nproc_per_node: Nproc = 0,
 ) -> None:
-    """Item-level Recall/NDCG@5,10 of a run's model; writes RUN/metrics.json."""
+    """Item-level Recall/NDCG@5,10 of a run's model; writes RUN/metrics.json. Under torchrun
+    the users are shared out across the processes."""
+    from genrec.model.distributed import shutdown
     from genrec.run import EvalConfig, RunConfig, evaluate_run, load_run_dataset
 
-    _setup(quiet)
     if split not in ("test", "valid"):
         raise typer.BadParameter(f"--split must be test or valid, not {split!r}")
+    env = _dist_setup(quiet, distributed, nproc_per_node)
     cfg = RunConfig.from_dict(json.loads((run / "config.json").read_text()))
     ds = load_run_dataset(cfg, data_dir)
     ev = EvalConfig(beam=beam, k=cfg.eval.k, exclude_history=exclude_history)
-    typer.echo(json.dumps(evaluate_run(run, ds.split(), ev, split, constrained)))
+    try:
+        metrics = evaluate_run(run, ds.split(), ev, split, constrained, dist=env)
+    finally:
+        shutdown()
+    if env.is_main:
+        typer.echo(json.dumps(metrics))
 
 
 @app.command()
@@ -132,13 +189,89 @@ def recommend(
     history: Annotated[str, typer.Option(help="Comma-separated item ids, oldest first.")],
     k: Annotated[int, typer.Option("-k", help="How many items.")] = 10,
     beam: int = 20,
+    explain: Annotated[bool, typer.Option(help="Also print each item's semantic-ID path.")] = False,
+    data_dir: DataDir = None,
 ) -> None:
-    """Print the top-k next items for a history, with titles and scores."""
-    from genrec.run import recommend_ids
+    """Print the top-k next items for a history (live catalogue), with titles and scores."""
+    from genrec.api import recommend_command
 
     ids = [h.strip() for h in history.split(",") if h.strip()]
-    for rank, item in enumerate(recommend_ids(run, ids, k, max(beam, k)), 1):
+    for rank, item in enumerate(recommend_command(run, ids, k, beam, explain, data_dir), 1):
         typer.echo(f"{rank:>2}. {item['id']:>8}  {item['score']:>8.3f}  {item['title']}")
+        if explain:
+            typer.echo(f"              {item.get('path')}")
+
+
+RunDir = Annotated[Path, typer.Option("--run", help="Run folder.")]
+
+
+@app.command("add-items")
+def add_items(
+    run: RunDir,
+    items: Annotated[Path, typer.Option(help="New items: JSON list or JSON lines of "
+                                             "{id, title, brand, categories}.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Give new items semantic IDs with the frozen quantizer; recommendable at once."""
+    from genrec.api import add_items_command
+
+    for row in add_items_command(run, items, data_dir):
+        typer.echo(json.dumps(row, ensure_ascii=False))
+
+
+@app.command("remove-items")
+def remove_items(
+    run: RunDir,
+    ids: Annotated[str, typer.Option(help="Comma-separated item ids.")],
+) -> None:
+    """Stop recommending items (out of stock); they stay readable in histories."""
+    from genrec.api import remove_items_command
+
+    remove_items_command(run, [i.strip() for i in ids.split(",") if i.strip()])
+
+
+@app.command()
+def explain(
+    run: RunDir,
+    item: Annotated[str | None, typer.Option(help="Item id.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write a PNG of the hierarchy's top.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Print an item's semantic-ID path, e.g. "Makeup › Nails › OPI polish › #3"."""
+    from genrec.api import explain_command
+
+    if item is None and plot is None:
+        raise typer.BadParameter("give --item and/or --plot")
+    path = explain_command(run, item, plot, data_dir)
+    if path is not None:
+        typer.echo(path)
+
+
+@app.command()
+def serve(
+    run: RunDir,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    threads: Annotated[int, typer.Option(help="torch threads for decoding.")] = 1,
+    max_batch: Annotated[int, typer.Option(help="Most requests per decode.")] = 64,
+    max_wait_ms: Annotated[float, typer.Option(
+        help="Most time a batch gathers (it closes after a 2 ms pause).")] = 10.0,
+    workers: Annotated[int, typer.Option(help="Decodes that may run at once.")] = 1,
+    beam: Annotated[int | None, typer.Option(help="Beam width [the run's eval beam].")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """HTTP service: POST /recommend, POST/GET/DELETE /items, GET /health, docs at /docs."""
+    import torch
+    import uvicorn
+
+    from genrec.serve import create_app
+
+    torch.set_num_threads(threads)
+    _setup(True)
+    app = create_app(run, data_dir=data_dir, max_batch=max_batch, max_wait_ms=max_wait_ms,
+                     workers=workers, beam=beam)
+    typer.echo(f"serving {run} on http://{host}:{port} (docs: /docs)")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 @app.command("run")
@@ -148,14 +281,22 @@ def run_cmd(
     data_dir: DataDir = None,
     fresh: Annotated[bool, typer.Option(help="Ignore an existing checkpoint in OUT.")] = False,
     quiet: Quiet = False,
+    distributed: Distributed = False,
+    nproc_per_node: Nproc = 0,
 ) -> None:
     """The whole pipeline: index -> train -> evaluate on test, then sample recommendations."""
+    from genrec.model.distributed import shutdown
     from genrec.run import RunConfig, run_pipeline, sample_recommendations
 
-    _setup(quiet)
-    metrics = run_pipeline(RunConfig.from_toml(config), data_dir, out, resume=not fresh)
-    typer.echo(json.dumps(metrics))
-    typer.echo(sample_recommendations(out, data_dir))
+    run = RunConfig.from_toml(config)  # a bad config fails here, before any launch
+    env = _dist_setup(quiet, distributed, nproc_per_node)
+    try:
+        metrics = run_pipeline(run, data_dir, out, resume=not fresh, dist=env)
+    finally:
+        shutdown()
+    if env.is_main:
+        typer.echo(json.dumps(metrics))
+        typer.echo(sample_recommendations(out, data_dir))
 
 
 @app.command()

@@ -19,10 +19,10 @@ import numpy as np
 import torch
 
 from genrec.data import Dataset, Split, load_dataset
-from genrec.evaluate import evaluate
 from genrec.io import read_json, write_json
 from genrec.model import TIGER_PRESET, GenerativeRecommender, ModelConfig
 from genrec.model.checkpoint import load_weights
+from genrec.model.distributed import DistEnv, all_gather_objects, barrier, evaluate_sharded
 from genrec.model.recommender import Recommender
 from genrec.model.train import TrainConfig, Trainer
 from genrec.semantic_ids import IndexConfig, SemanticIndex
@@ -104,43 +104,61 @@ def _index_for(run: RunConfig, ds: Dataset, out: Path) -> SemanticIndex:
     folder = out / "index"
     if (folder / "index.json").exists():
         index = SemanticIndex.load(folder)
-        same = all(index.config.get(k) == v for k, v in asdict(run.index).items())
+        # keys added to IndexConfig later count as their default in older indexes
+        default = {f.name: f.default for f in fields(IndexConfig)}
+        same = all(index.config.get(k, default[k]) == v for k, v in asdict(run.index).items())
         if same and index.n_items == ds.n_items:
             return index
     return make_index(ds, run.index, folder, run.vectors)
 
 
 def save_items(ds: Dataset, out: Path) -> None:
-    write_json(out / "items.json", [{"id": ds.item_ids[i], "title": ds.title(i)}
-                                    for i in range(ds.n_items)])
+    """id, title and the text fields labels are made of, so a run explains without its data."""
+    def entry(i: int) -> dict[str, Any]:
+        rec = ds.items[i] if ds.items else {}
+        extra = {f: rec[f] for f in ("brand", "categories", "genres") if rec.get(f)}
+        return {"id": ds.item_ids[i], "title": ds.title(i), **extra}
+
+    write_json(out / "items.json", [entry(i) for i in range(ds.n_items)])
 
 
-def train(run: RunConfig, data_dir: str | Path | None, out: str | Path, resume: bool = False
+def train(run: RunConfig, data_dir: str | Path | None, out: str | Path, resume: bool = False,
+          dist: DistEnv | None = None
           ) -> tuple[Dataset, Split, SemanticIndex, GenerativeRecommender]:
-    """Index (or reuse it) and train; `resume` continues from out/checkpoint if present."""
+    """Index (or reuse it) and train; `resume` continues from out/checkpoint if present.
+
+    With `dist` (several ranks) rank 0 alone writes the run files and builds the index, the
+    other ranks load it; every rank trains its slice of each global batch."""
+    dist = dist or DistEnv()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if run.threads:
         torch.set_num_threads(run.threads)
     saved = out / "config.json"
     if resume and (out / "checkpoint" / "state.json").exists() and saved.exists():
-        if read_json(saved) != run.to_dict():
+        # through from_dict: keys added to the config since count as their defaults
+        if RunConfig.from_dict(read_json(saved)).to_dict() != run.to_dict():
             raise ValueError(f"{out} holds a run made with another config ({saved}); "
                              "use a new --out folder (or --fresh to start over)")
-    write_json(saved, run.to_dict())
     ds = load_run_dataset(run, data_dir)
-    save_items(ds, out)
+    if dist.is_main:
+        write_json(saved, run.to_dict())
+        save_items(ds, out)
+        index = _index_for(run, ds, out)
+    barrier(dist)
+    if not dist.is_main:
+        index = SemanticIndex.load(out / "index")
     split = ds.split()
-    index = _index_for(run, ds, out)
     mcfg = model_config(run, index, ds.n_items)
     torch.manual_seed(run.train.seed)
     model = GenerativeRecommender(mcfg)
-    trainer = Trainer(model, index, split, run.train, out)
-    if resume and trainer.resume():
+    trainer = Trainer(model, index, split, run.train, out, dist)
+    if resume and trainer.resume() and dist.is_main:
         print(f"resumed from {out / 'checkpoint'} at epoch {trainer.state['epoch']}, "
               f"step {trainer.state['step']}", flush=True)
     history = trainer.fit()
-    plot_curve(history, out / "curve.png")
+    if dist.is_main:
+        plot_curve(history, out / "curve.png")
     return ds, split, index, load_model(out)
 
 
@@ -156,29 +174,36 @@ def load_recommender(out: str | Path, beam: int = 20) -> Recommender:
 
 
 def evaluate_run(out: str | Path, split: Split, cfg: EvalConfig, which: str = "test",
-                 constrained: bool = True) -> dict[str, Any]:
-    """Item-level metrics of the run's best model on the test (or valid) split."""
+                 constrained: bool = True, dist: DistEnv | None = None) -> dict[str, Any]:
+    """Item-level metrics of the run's best model on the test (or valid) split; with several
+    ranks the users are shared out and the results gathered (rank 0 writes the file)."""
+    dist = dist or DistEnv()
     rec = load_recommender(out, cfg.beam)
     histories = split.test_history if which == "test" else split.valid_history
     targets = split.test_target if which == "test" else split.valid_target
-    metrics, _ = evaluate(rec.recommend_fn(cfg.exclude_history, constrained), histories,
-                          targets, k=cfg.k, desc=f"evaluate {which}")
+    metrics, _ = evaluate_sharded(rec.recommend_fn(cfg.exclude_history, constrained), histories,
+                                  targets, dist, k=cfg.k, desc=f"evaluate {which}")
+    invalid = [r for part in all_gather_objects(rec.invalid, dist) for r in part]
     metrics = {k: round(v, 5) if isinstance(v, float) else v for k, v in metrics.items()}
-    metrics |= {"invalid_rate": float(np.mean(rec.invalid)) if rec.invalid else 0.0,
+    metrics |= {"invalid_rate": float(np.mean(invalid)) if invalid else 0.0,
                 "beam": cfg.beam, "exclude_history": cfg.exclude_history,
                 "constrained": constrained, "split": which}
-    write_json(Path(out) / ("metrics.json" if which == "test" else "metrics_valid.json"), metrics)
+    if dist.is_main:
+        write_json(Path(out) / ("metrics.json" if which == "test" else "metrics_valid.json"),
+                   metrics)
     return metrics
 
 
 def run_pipeline(run: RunConfig, data_dir: str | Path | None, out: str | Path,
-                 resume: bool = True) -> dict[str, Any]:
+                 resume: bool = True, dist: DistEnv | None = None) -> dict[str, Any]:
     """Index -> train -> evaluate on test; returns test metrics (also in out/metrics.json)."""
+    dist = dist or DistEnv()
     start = time.perf_counter()
-    _, split, _, _ = train(run, data_dir, out, resume=resume)
-    metrics = evaluate_run(out, split, run.eval, "test")
+    _, split, _, _ = train(run, data_dir, out, resume=resume, dist=dist)
+    metrics = evaluate_run(out, split, run.eval, "test", dist=dist)
     metrics["pipeline_seconds"] = round(time.perf_counter() - start, 1)
-    write_json(Path(out) / "metrics.json", metrics)
+    if dist.is_main:
+        write_json(Path(out) / "metrics.json", metrics)
     return metrics
 
 

@@ -38,3 +38,38 @@ def beauty_vectors(beauty, tmp_path_factory):
 
     cache = Path(os.environ.get("GENREC_CACHE", tmp_path_factory.mktemp("cache")))
     return embed_texts([item_text(r) for r in beauty.items[:1500]], cache_dir=cache / "emb")
+
+
+def make_serving_run(out: Path, ds, vectors, n_items: int = 1500) -> Path:
+    """A small run folder that serves: the first `n_items` Beauty items, an rkmeans index
+    (3 x 8 codes, so codes collide) with its quantizer, and an untrained tiny model."""
+    from dataclasses import asdict
+
+    import torch
+
+    from genrec.io import write_json
+    from genrec.model import GenerativeRecommender, ModelConfig
+    from genrec.model.checkpoint import save_model
+    from genrec.run import RunConfig
+    from genrec.semantic_ids import IndexConfig, build_index
+
+    cfg = IndexConfig(method="rkmeans", levels=3, codebook_size=8)
+    index = build_index(cfg, ds.item_ids[:n_items], vectors=vectors[:n_items], out=out / "index")
+    index.save(out / "index")
+    items = [{"id": ds.item_ids[i], "title": ds.title(i)}
+             | {f: ds.items[i][f] for f in ("brand", "categories") if ds.items[i].get(f)}
+             for i in range(n_items)]
+    write_json(out / "items.json", items)
+    model = {"d_model": 32, "n_heads": 2, "d_ff": 64, "encoder_layers": 1, "decoder_layers": 1,
+             "max_items": 5, "item_embeddings": True}
+    write_json(out / "config.json", RunConfig(index=cfg, model=model).to_dict())
+    mcfg = ModelConfig(level_sizes=index.level_sizes, n_items=n_items, **model)
+    torch.manual_seed(0)
+    save_model(out, GenerativeRecommender(mcfg).eval(), asdict(mcfg))
+    return out
+
+
+@pytest.fixture(scope="session")
+def serving_run(beauty, beauty_vectors, tmp_path_factory) -> Path:
+    """Read-only: copy it (shutil.copytree) before changing its catalogue."""
+    return make_serving_run(tmp_path_factory.mktemp("serving") / "run", beauty, beauty_vectors)

@@ -59,6 +59,8 @@ def code_of(prefix: tuple[int, ...], sizes: list[int]) -> int:
 def cases(draw: st.DrawFn, max_users: int = 3, big_beam: bool = False) -> Case:
     n_levels = draw(st.integers(2, 4))
     sizes = draw(st.lists(st.integers(2, 6), min_size=n_levels, max_size=n_levels))
+    if draw(st.booleans()):
+        sizes[-1] = 1  # a one-token last level, as balanced indexes have: its call is skipped
     total = math.prod(sizes)
     flat = draw(
         st.lists(st.integers(0, total - 1), min_size=1, max_size=min(60, total), unique=True)
@@ -302,3 +304,24 @@ def test_argument_errors() -> None:
         beam_search(step, 1, index, beam=2, k=1, exclude=[[5]])
     with pytest.raises(ValueError, match="logits"):
         beam_search(lambda p, lvl: torch.zeros(1, 1, 3), 1, index, beam=2, k=1)
+
+
+def test_one_token_last_level_skips_the_model_call() -> None:
+    codes = np.array([[0, 1, 0], [1, 0, 0], [1, 2, 0], [2, 2, 0]])
+    index = ConstraintIndex.build(codes, (3, 3, 1))
+    calls: list[int] = []
+    gen = torch.Generator().manual_seed(0)
+    table = torch.randn(2, 3, generator=gen, dtype=torch.float64)
+
+    def step(prefix: torch.Tensor, level: int) -> torch.Tensor:
+        calls.append(level)
+        b, w, _ = prefix.shape
+        return table[level if level < 2 else 0].expand(b, w, 3 if level < 2 else 1)
+
+    res = beam_search(step, 1, index, beam=4, k=4)
+    assert calls == [0, 1]
+    scores = {i: float(torch.log_softmax(table[0], 0)[c[0]] + torch.log_softmax(table[1], 0)[c[1]])
+              for i, c in enumerate(codes)}
+    best = sorted(scores, key=lambda i: -scores[i])
+    assert res.items[0].tolist() == best
+    assert np.allclose(res.scores[0].numpy(), [scores[i] for i in best])

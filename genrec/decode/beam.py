@@ -80,8 +80,15 @@ def beam_search(
     t = index.tensors(device)
     excl = _exclusions(exclude, batch_size, index, device)  # int64 [B, E]
     state = _start(batch_size, device)
+    dtype = torch.float32
     for lvl in range(index.n_levels):
-        logits = step(state.tokens, lvl)
+        if lvl == index.n_levels - 1 and index.level_sizes[lvl] == 1:
+            # a one-token last level (no collisions left to disambiguate): its log-softmax is
+            # 0 whatever the model says, so the model call is skipped, exactly
+            logits = torch.zeros(batch_size, state.node.shape[1], 1, dtype=dtype, device=device)
+        else:
+            logits = step(state.tokens, lvl)
+            dtype = logits.dtype
         want = (batch_size, state.node.shape[1], index.level_sizes[lvl])
         if tuple(logits.shape) != want:
             got = tuple(logits.shape)

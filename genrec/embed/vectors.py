@@ -6,18 +6,30 @@ from pathlib import Path
 
 import numpy as np
 
+from genrec.chunked import NpyRows, check_finite
 from genrec.errors import DataError
 
+STREAM_BYTES = 1 << 28  # .npy files larger than this stay on disk and are read in chunks
 
-def load_item_vectors(path: str | Path, item_ids: list[str]) -> np.ndarray:
+
+def load_item_vectors(path: str | Path, item_ids: list[str]) -> np.ndarray | NpyRows:
     """float32 [len(item_ids), d] in the dataset's item order.
 
-    .npy: one row per item, already in dataset order. Parquet: an `id` column plus either a
-    list-valued `vector` column or numeric columns (all but `id`), matched to `item_ids`.
+    .npy: one row per item, already in dataset order; a file over STREAM_BYTES comes back as
+    NpyRows (rows read on demand, so a catalogue-size file never sits in memory whole).
+    Parquet: an `id` column plus either a list-valued `vector` column or numeric columns
+    (all but `id`), matched to `item_ids`.
     """
     path = Path(path)
     if not path.exists():
         raise DataError("item vector file not found", path=path)
+    if path.suffix == ".npy" and path.stat().st_size > STREAM_BYTES:
+        rows = NpyRows(path)
+        if len(rows) != len(item_ids):
+            raise DataError(f"expected {len(item_ids)} rows (one per item), got shape "
+                            f"{rows.shape}", path=path)
+        check_finite(rows, path)
+        return rows
     if path.suffix == ".npy":
         vecs = np.load(path, allow_pickle=False)
     elif path.suffix == ".parquet":

@@ -87,21 +87,26 @@ def make_batch(windows: list[np.ndarray], users: np.ndarray, codes: Tensor, caus
     )
 
 
-def iterate_batches(windows: list[np.ndarray], owners: np.ndarray, codes: Tensor, causal: bool,
-                    batch_size: int, gen: torch.Generator, pool: int = 64) -> Iterator[Batch]:
-    """Shuffled batches of windows of similar length (most histories are short, so padding
-    every batch to the longest window would waste most of the compute).
+def batch_order(lengths: np.ndarray, batch_size: int, gen: torch.Generator, pool: int = 64
+                ) -> list[np.ndarray]:
+    """One epoch's batches as window indices: shuffled, batches of similar length (most
+    histories are short, so padding every batch to the longest window would waste compute).
 
     Windows are shuffled, cut into pools of `pool` batches, sorted by length inside a pool,
     batched, and the batches shuffled again.
     """
-    order = torch.randperm(len(windows), generator=gen).numpy()
-    lengths = np.array([len(w) for w in windows])
+    order = torch.randperm(len(lengths), generator=gen).numpy()
     batches = []
     for lo in range(0, len(order), batch_size * pool):
         chunk = order[lo : lo + batch_size * pool]
         chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
         batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
-    for b in torch.randperm(len(batches), generator=gen).tolist():
-        idx = batches[b]
+    return [batches[b] for b in torch.randperm(len(batches), generator=gen).tolist()]
+
+
+def iterate_batches(windows: list[np.ndarray], owners: np.ndarray, codes: Tensor, causal: bool,
+                    batch_size: int, gen: torch.Generator, pool: int = 64) -> Iterator[Batch]:
+    """The batches of `batch_order`, as tensors."""
+    lengths = np.array([len(w) for w in windows])
+    for idx in batch_order(lengths, batch_size, gen, pool):
         yield make_batch([windows[i] for i in idx], owners[idx], codes, causal)

@@ -9,7 +9,8 @@ import torch
 
 from genrec.decode import BeamResult, ConstraintIndex, beam_search
 from genrec.model.batches import pad_histories
-from genrec.model.model import PAD_POS, GenerativeRecommender
+from genrec.model.incremental import CachedStep
+from genrec.model.model import GenerativeRecommender
 from genrec.semantic_ids import SemanticIndex
 
 
@@ -32,18 +33,19 @@ class Recommender:
         constrained: bool = True,
     ) -> BeamResult:
         """Beam search for each history; `exclude` per user (e.g. the history itself)."""
+        dev = next(self.model.parameters()).device  # a model trained on GPU ranks there
         items = pad_histories(histories, self.model.cfg.max_items)
-        user_t = torch.from_numpy(np.asarray(users)) if users is not None else None
-        mem, mem_pos = self.model.encode(items, self.codes[items.clamp(min=0)], user_t)
+        codes = self.codes[items.clamp(min=0)].to(dev)
+        user_t = torch.from_numpy(np.asarray(users)).to(dev) if users is not None else None
+        mem, mem_pos = self.model.encode(items.to(dev), codes, user_t)
 
-        def step(prefix: torch.Tensor, level: int) -> torch.Tensor:
-            b, w, _ = prefix.shape
-            tgt_pos = torch.full((b, w), PAD_POS - 1, dtype=torch.long)  # read all history
-            h = self.model.decode(mem, mem_pos, tgt_pos, prefix)[:, :, -1]
-            return self.model.level_logits(h, level)
+        step = CachedStep(self.model, mem, mem_pos)  # == decode + level_logits, cached
 
         result = beam_search(step, len(histories), self.constraint, beam=max(self.beam, k), k=k,
-                             exclude=exclude, constrained=constrained)
+                             exclude=exclude, constrained=constrained, device=dev)
+        if dev.type != "cpu":
+            result = type(result)(**{name: v.cpu() if isinstance(v, torch.Tensor) else v
+                                     for name, v in vars(result).items()})
         self.invalid.append(result.invalid_rate)
         return result
 

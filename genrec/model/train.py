@@ -1,21 +1,36 @@
 """Training: next-token cross-entropy, AdamW with warm-up and cosine decay, model selection on
-full-validation NDCG@10, atomic checkpoints, and exact resume after a kill."""
+full-validation NDCG@10, atomic checkpoints, and exact resume after a kill.
+
+Distributed (torchrun, see genrec.model.distributed): every rank draws the same shuffled
+global batches and trains a disjoint slice of each; DDP all-reduces the gradients, rank 0
+alone writes checkpoints, history and the best model, and validation is sharded by users.
+"""
 
 from __future__ import annotations
 
+import inspect
 import math
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
 from genrec.data import Split
-from genrec.evaluate import evaluate
 from genrec.io import is_quiet, write_json
-from genrec.model.batches import causal_windows, iterate_batches, prefix_examples
+from genrec.model.batches import Batch, batch_order, causal_windows, make_batch, prefix_examples
 from genrec.model.checkpoint import load_checkpoint, save_checkpoint, save_model
+from genrec.model.distributed import (
+    DistEnv,
+    all_reduce_sum,
+    barrier,
+    broadcast_clock,
+    evaluate_sharded,
+)
 from genrec.model.model import GenerativeRecommender
 from genrec.model.recommender import Recommender
 from genrec.semantic_ids import SemanticIndex
@@ -58,25 +73,63 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Adam
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.98))
 
 
-def validate(model: GenerativeRecommender, index: SemanticIndex, split: Split, beam: int
-             ) -> dict[str, Any]:
+def validate(model: GenerativeRecommender, index: SemanticIndex, split: Split, beam: int,
+             env: DistEnv | None = None) -> dict[str, Any]:
+    """Full-validation metrics; with several ranks each ranks a share of the users."""
     rec = Recommender(model, index, beam=beam)
-    metrics, _ = evaluate(rec.recommend_fn(), split.valid_history, split.valid_target,
-                          desc="validate")
+    metrics, _ = evaluate_sharded(rec.recommend_fn(), split.valid_history, split.valid_target,
+                                  env or DistEnv(), desc="validate")
     model.train()
     return metrics
+
+
+class _LossOf(torch.nn.Module):
+    """forward() = model.loss(), because DDP all-reduces gradients through forward hooks."""
+
+    def __init__(self, model: GenerativeRecommender) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, b: Batch, all_codes: torch.Tensor) -> torch.Tensor:
+        return self.model.loss(b.items, b.codes, b.tgt_pos, b.tgt_codes, b.tgt_valid, b.users,
+                               b.tgt_items, all_codes)
+
+
+def _to(batch: Batch, device: torch.device) -> Batch:
+    if device.type == "cpu":
+        return batch
+    return Batch(**{k: v.to(device, non_blocking=True) for k, v in vars(batch).items()})
+
+
+# the buffers are constants (level mask, offsets): no need to re-send them every forward
+_NO_BUFFER_SYNC = ({"forward_sync_buffers": False} if "forward_sync_buffers"
+                   in inspect.signature(DistributedDataParallel).parameters
+                   else {"broadcast_buffers": False})
+TRACE_ENV = "GENREC_TRACE_DIR"  # set: each rank writes rank<r>.json (its windows, step losses)
 
 
 class Trainer:
     """Owns the loop state so a run can stop anywhere and resume from its last checkpoint."""
 
     def __init__(self, model: GenerativeRecommender, index: SemanticIndex, split: Split,
-                 cfg: TrainConfig, run_dir: Path) -> None:
+                 cfg: TrainConfig, run_dir: Path, dist: DistEnv | None = None) -> None:
         self.model, self.index, self.split, self.cfg = model, index, split, cfg
         self.run_dir = Path(run_dir)
+        self.dist = dist or DistEnv()
+        self.device = torch.device(self.dist.device)
+        model.to(self.device)
         self.codes = torch.from_numpy(index.codes)
+        self.codes_dev = self.codes.to(self.device)
         make = causal_windows if model.cfg.causal else prefix_examples
         self.windows, self.owners = make(split.train, model.cfg.max_items)
+        self.lengths = np.array([len(w) for w in self.windows])
+        # targets per window: every next item (causal) or the last one only
+        self.n_targets = self.lengths - 1 if model.cfg.causal else np.ones_like(self.lengths)
+        self.loss_fn: torch.nn.Module = _LossOf(model)
+        if self.dist.enabled:  # broadcasts rank 0's weights, then all-reduces every backward
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.loss_fn = DistributedDataParallel(self.loss_fn, device_ids=ids, **_NO_BUFFER_SYNC)
+        self.trace: list[dict[str, Any]] | None = [] if os.environ.get(TRACE_ENV) else None
         self.steps_per_epoch = -(-len(self.windows) // cfg.batch_size)
         self.total_steps = cfg.epochs * self.steps_per_epoch
         self.opt = make_optimizer(model, cfg)
@@ -100,6 +153,8 @@ class Trainer:
         return True
 
     def checkpoint(self) -> None:
+        if not self.dist.is_main:
+            return
         rng = {"gen": self.gen.get_state(), "torch": torch.get_rng_state()}
         if self.state["epoch_gen"] is not None:
             rng["gen"] = torch.tensor(self.state["epoch_gen"], dtype=torch.uint8)
@@ -113,7 +168,19 @@ class Trainer:
                 break
             self.checkpoint()
         self.checkpoint()
+        self._write_trace()
+        barrier(self.dist)  # no rank returns before rank 0's last checkpoint is on disk
         return self.state["history"]
+
+    def _clock(self) -> float:
+        """perf_counter, the same on every rank (rank 0's), so time-based decisions agree."""
+        return broadcast_clock(self.dist) if self.dist.enabled else time.perf_counter()
+
+    def _write_trace(self) -> None:
+        if self.trace is not None:
+            write_json(Path(os.environ[TRACE_ENV]) / f"rank{self.dist.rank}.json",
+                       {"rank": self.dist.rank, "world_size": self.dist.world_size,
+                        "steps": self.trace})
 
     def _out_of_time(self) -> bool:
         return self.cfg.max_minutes > 0 and self.state["elapsed"] > self.cfg.max_minutes * 60
@@ -128,18 +195,19 @@ class Trainer:
             s["epoch_gen"] = self.gen.get_state().tolist()
         else:
             self.gen.set_state(torch.tensor(s["epoch_gen"], dtype=torch.uint8))
-        batches = iterate_batches(self.windows, self.owners, self.codes, self.model.cfg.causal,
-                                  self.cfg.batch_size, self.gen)
-        bar = tqdm(total=self.steps_per_epoch, initial=s["step_in_epoch"], disable=is_quiet(),
+        order = batch_order(self.lengths, self.cfg.batch_size, self.gen)
+        bar = tqdm(total=self.steps_per_epoch, initial=s["step_in_epoch"],
+                   disable=is_quiet() or not self.dist.is_main,
                    desc=f"epoch {s['epoch'] + 1}/{self.cfg.epochs}", leave=False)
-        t0, last_ckpt, seen, loss_sum, n = time.perf_counter(), time.perf_counter(), 0, 0.0, 0
-        for i, batch in enumerate(batches):
+        t0 = last_ckpt = self._clock()
+        seen, loss_sum, n = 0, 0.0, 0
+        for i, idx in enumerate(order):
             if i < s["step_in_epoch"]:
                 continue
-            loss = self._train_step(batch, s["elapsed"] + time.perf_counter() - last_ckpt)
-            loss_sum, n, seen = loss_sum + loss, n + 1, seen + batch.n_targets
+            loss = self._train_step(idx, s["elapsed"] + self._clock() - last_ckpt)
+            loss_sum, n, seen = loss_sum + loss, n + 1, seen + int(self.n_targets[idx].sum())
             s["step_in_epoch"], s["step"] = i + 1, s["step"] + 1
-            now = time.perf_counter()
+            now = self._clock()
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.3f}", targets_per_s=f"{seen / (now - t0):.0f}")
             if now - last_ckpt > self.cfg.checkpoint_minutes * 60:
@@ -149,9 +217,10 @@ class Trainer:
             if self._out_of_time():
                 break
         bar.close()
-        s["elapsed"] += time.perf_counter() - last_ckpt
+        now = self._clock()
+        s["elapsed"] += now - last_ckpt
         s["last_loss"] = loss_sum / max(n, 1)
-        s["last_targets_per_s"] = seen / max(time.perf_counter() - t0, 1e-9)
+        s["last_targets_per_s"] = seen / max(now - t0, 1e-9)
         if s["step_in_epoch"] >= self.steps_per_epoch:
             s["epoch"], s["step_in_epoch"], s["epoch_gen"] = s["epoch"] + 1, 0, None
 
@@ -162,16 +231,44 @@ class Trainer:
         by_time = elapsed / (self.cfg.max_minutes * 60) if self.cfg.max_minutes > 0 else 0.0
         return max(by_steps, by_time)
 
-    def _train_step(self, batch: Any, elapsed: float) -> float:
+    def _my_part(self, idx: np.ndarray) -> tuple[np.ndarray, float]:
+        """This rank's windows of the global batch `idx` and their share of its targets."""
+        if not self.dist.enabled:
+            return idx, 1.0
+        # every world_size-th window: a batch is sorted by length, so each rank gets a share
+        # of the short and of the long windows and no rank waits long for the others
+        part = idx[self.dist.rank :: self.dist.world_size]
+        if len(part) == 0:  # a last batch smaller than the world: still join the all-reduce
+            return idx[:1], 0.0
+        return part, float(self.n_targets[part].sum() / self.n_targets[idx].sum())
+
+    def _train_step(self, idx: np.ndarray, elapsed: float) -> float:
+        """One optimizer step on global batch `idx`; returns its mean loss over all targets."""
         for group in self.opt.param_groups:
             group["lr"] = lr_at(self.progress(elapsed), self.state["step"], self.cfg)
-        loss = self.model.loss(batch.items, batch.codes, batch.tgt_pos, batch.tgt_codes,
-                               batch.tgt_valid, batch.users, batch.tgt_items, self.codes)
+        part, share = self._my_part(idx)
+        batch = make_batch([self.windows[i] for i in part], self.owners[part], self.codes,
+                           self.model.cfg.causal)
+        if self.dist.enabled:  # dropout masks from (seed, step, rank): resume stays exact
+            seq = np.random.SeedSequence([self.cfg.seed, self.state["step"], self.dist.rank])
+            torch.manual_seed(int(seq.generate_state(1)[0]))
+        loss = self.loss_fn(_to(batch, self.device), self.codes_dev)
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        if self.dist.enabled:
+            # DDP averages gradients over ranks; weighting each rank's mean by its share of
+            # the targets (times the world size) makes that the global batch's gradient.
+            (loss * (share * self.dist.world_size)).backward()
+        else:
+            loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         self.opt.step()
-        return loss.item()
+        value = loss.item()
+        if self.dist.enabled:
+            value = all_reduce_sum([value * share], self.dist)[0]
+        if self.trace is not None:
+            self.trace.append({"step": self.state["step"], "loss": value,
+                               "windows": part.tolist() if share > 0 else []})
+        return value
 
     def _validate_now(self) -> bool:
         e, trained = self.state["epoch"], self.state["step"] > 0
@@ -181,21 +278,24 @@ class Trainer:
     def _after_validation(self) -> bool:
         """Record, keep the best model, and say whether to stop early."""
         s = self.state
-        t0 = time.perf_counter()
-        metrics = validate(self.model, self.index, self.split, self.cfg.beam)
-        s["elapsed"] += time.perf_counter() - t0
+        t0 = self._clock()
+        metrics = validate(self.model, self.index, self.split, self.cfg.beam, self.dist)
+        s["elapsed"] += self._clock() - t0
         row = {"epoch": s["epoch"], "step": s["step"], "loss": round(s.get("last_loss", 0), 4),
                "targets_per_s": round(s.get("last_targets_per_s", 0), 1),
                "minutes": round(s["elapsed"] / 60, 2),
                **{f"valid_{k}": round(v, 5) for k, v in metrics.items() if "@" in k}}
         s["history"].append(row)
-        write_json(self.run_dir / "history.json", s["history"])
+        main = self.dist.is_main  # every rank has the same metrics, so the same decisions
+        if main:
+            write_json(self.run_dir / "history.json", s["history"])
         if metrics["ndcg@10"] > s["best_ndcg"]:
             s["best_ndcg"], s["bad_evals"] = metrics["ndcg@10"], 0
-            save_model(self.run_dir, self.model, asdict(self.model.cfg))
+            if main:
+                save_model(self.run_dir, self.model, asdict(self.model.cfg))
         else:
             s["bad_evals"] += 1
-        if not is_quiet():
+        if main and not is_quiet():
             print(f"epoch {s['epoch']}: loss {row['loss']} valid ndcg@10 {metrics['ndcg@10']:.4f}"
                   f" recall@10 {metrics['recall@10']:.4f} ({row['minutes']} min)", flush=True)
         return s["bad_evals"] >= self.cfg.patience

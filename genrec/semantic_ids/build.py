@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from genrec.chunked import Rows, sample_rows
 from genrec.semantic_ids.balance import balanced_last_level
 from genrec.semantic_ids.hkmeans import hierarchical_codes
 from genrec.semantic_ids.index import SemanticIndex, code_stats, disambiguate
@@ -28,6 +29,8 @@ class IndexConfig:
     seed: int = 0
     rqvae_epochs: int = 150  # RQ-VAE passes over the items
     title_words: int = 4  # title IDs: words kept before <eos>
+    fit_sample: int = 0  # >0: fit the quantizer (rqvae, rkmeans) on this many random items,
+    # then code every item chunk by chunk; for catalogues too large to fit on whole
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -40,26 +43,30 @@ class IndexConfig:
         if self.levels < 1 or self.codebook_size < 2:
             raise ValueError(f"need levels >= 1 and codebook_size >= 2, got "
                              f"{self.levels} and {self.codebook_size}")
+        if self.fit_sample < 0 or 0 < self.fit_sample < self.codebook_size:
+            raise ValueError(f"fit_sample must be 0 (all items) or >= codebook_size "
+                             f"({self.codebook_size}), got {self.fit_sample}")
 
 
 def build_index(
     cfg: IndexConfig,
     item_ids: list[str],
-    vectors: np.ndarray | None = None,
+    vectors: Rows | None = None,
     titles: list[str] | None = None,
     out: str | Path | None = None,
 ) -> SemanticIndex:
     """Codes for every item. `vectors` [n, d] feed the quantizers, `titles` the title scheme.
 
     With `out`, the frozen quantizer (rqvae, rkmeans) is saved there too, so new items can be
-    coded later without retraining.
+    coded later without retraining. `vectors` may be an NpyRows file on disk: rqvae and
+    rkmeans then read it in chunks (fit on cfg.fit_sample items, code all chunk by chunk).
     """
     start = time.perf_counter()
     raw, order_key, extra = _raw_codes(cfg, len(item_ids), vectors, titles, out)
     codes = disambiguate(raw, order_key)
     level_sizes = extra.pop("level_sizes") + [int(codes[:, -1].max()) + 1]
     codebook_sizes = level_sizes[:-1]
-    stats = code_stats(codes, codebook_sizes)
+    stats = code_stats(codes, codebook_sizes) | extra.pop("timing", {})
     stats["seconds"] = round(time.perf_counter() - start, 2)
     return SemanticIndex(
         method=cfg.method,
@@ -82,7 +89,7 @@ def _need(x: Any, what: str, method: str) -> Any:
 def _raw_codes(
     cfg: IndexConfig,
     n: int,
-    vectors: np.ndarray | None,
+    vectors: Rows | None,
     titles: list[str] | None,
     out: str | Path | None,
 ) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
@@ -97,16 +104,24 @@ def _raw_codes(
         extra = {"level_sizes": [len(vocab)] * codes.shape[1], "vocab": vocab, "shared_vocab": True}
         return codes, None, extra
     x = _need(vectors, "item vectors", cfg.method)
+    if len(x) != n:
+        raise ValueError(f"{len(x)} item vectors for {n} items")
     if cfg.method == "hkmeans":
-        codes, dist = hierarchical_codes(x, cfg.levels, cfg.codebook_size, cfg.seed)
+        codes, dist = hierarchical_codes(np.asarray(x), cfg.levels, cfg.codebook_size, cfg.seed)
         return codes, dist, {"level_sizes": sizes}
-    quantizer, extra = _fit_quantizer(cfg, x)
-    codes, cost = quantizer.encode_with_cost(x)
-    if cfg.balance:
+    start = time.perf_counter()
+    quantizer, extra = _fit_quantizer(cfg, sample_rows(x, cfg.fit_sample, cfg.seed))
+    fitted = time.perf_counter()
+    if cfg.balance:  # needs every item's distances to the last codebook: n x K floats
+        codes, cost = quantizer.encode_with_cost(x)
         codes[:, -1] = balanced_last_level(codes[:, :-1], cost)
+    else:
+        codes = quantizer.encode(x)
+    timing = {"fit_seconds": round(fitted - start, 2),
+              "assign_seconds": round(time.perf_counter() - fitted, 2)}
     if out is not None:
         quantizer.save(Path(out) / "quantizer.safetensors")
-    return codes, None, {"level_sizes": sizes, **extra}
+    return codes, None, {"level_sizes": sizes, "timing": timing, **extra}
 
 
 def _fit_quantizer(cfg: IndexConfig, x: np.ndarray) -> tuple[Any, dict[str, Any]]:

@@ -112,7 +112,7 @@ class SemanticIndex:
         stats = {
             k: meta[k]
             for k in ("collision_rate", "usage", "max_items_per_code", "items_per_code_hist",
-                      "max_disambiguation", "seconds")
+                      "max_disambiguation", "seconds", "fit_seconds", "assign_seconds")
             if k in meta
         }
         vocab_file = path / "vocab.json"

@@ -1,9 +1,21 @@
-"""k-means building blocks (faiss), shared by rkmeans, hkmeans and the RQ-VAE initialisation."""
+"""k-means building blocks (faiss), shared by rkmeans, hkmeans and the RQ-VAE initialisation.
+
+faiss runs on the GPUs when its GPU build sees any (GENREC_FAISS_GPU=0 keeps it on the CPU);
+GPU and CPU results agree up to float rounding, so codes can differ in near ties.
+"""
 
 from __future__ import annotations
 
+import os
+
 import faiss
 import numpy as np
+
+
+def use_gpu() -> bool:
+    if os.environ.get("GENREC_FAISS_GPU", "") == "0":
+        return False
+    return getattr(faiss, "get_num_gpus", lambda: 0)() > 0
 
 
 def kmeans(x: np.ndarray, k: int, seed: int, niter: int = 25) -> np.ndarray:
@@ -16,6 +28,7 @@ def kmeans(x: np.ndarray, k: int, seed: int, niter: int = 25) -> np.ndarray:
     km = faiss.Kmeans(
         x.shape[1], k, niter=niter, seed=seed, verbose=False,
         max_points_per_centroid=max(256, -(-len(x) // k)), min_points_per_centroid=1,
+        gpu=use_gpu(),
     )
     km.train(x)
     return km.centroids.copy()
@@ -24,6 +37,8 @@ def kmeans(x: np.ndarray, k: int, seed: int, niter: int = 25) -> np.ndarray:
 def assign(x: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     """Index of the nearest centroid for every row, int64 [n] (exact L2 search)."""
     index = faiss.IndexFlatL2(centroids.shape[1])
+    if use_gpu():
+        index = faiss.index_cpu_to_all_gpus(index)
     index.add(np.ascontiguousarray(centroids, dtype=np.float32))
     _, idx = index.search(np.ascontiguousarray(x, dtype=np.float32), 1)
     return idx[:, 0].astype(np.int64)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
+from genrec.chunked import CHUNK_ROWS, Rows, iter_chunks
 from genrec.io import atomic_path
 from genrec.semantic_ids.kmeans import assign, residual_kmeans, sq_distances
 
@@ -25,8 +26,7 @@ class ResidualKMeans:
         books, _ = residual_kmeans(x, levels, codebook_size, seed)
         return cls(books)
 
-    def encode_with_cost(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Codes int64 [n, levels] and the last level's squared distances [n, K]."""
+    def _encode_rows(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         residual = np.array(x, dtype=np.float32, copy=True)
         codes = []
         for books in self.codebooks[:-1]:
@@ -37,8 +37,23 @@ class ResidualKMeans:
         codes.append(np.argmin(cost, axis=1).astype(np.int64))
         return np.stack(codes, axis=1), cost
 
-    def encode(self, x: np.ndarray) -> np.ndarray:
-        return self.encode_with_cost(x)[0]
+    def encode_with_cost(self, x: Rows, chunk: int = CHUNK_ROWS
+                         ) -> tuple[np.ndarray, np.ndarray]:
+        """Codes int64 [n, levels] and the last level's squared distances [n, K] (that
+        matrix is n x K floats: for collision-aware assignment; `encode` does without)."""
+        codes = np.empty((len(x), len(self.codebooks)), dtype=np.int64)
+        cost = np.empty((len(x), self.codebooks.shape[1]), dtype=np.float32)
+        for lo, part in iter_chunks(x, chunk):
+            codes[lo : lo + len(part)], cost[lo : lo + len(part)] = self._encode_rows(part)
+        return codes, cost
+
+    def encode(self, x: Rows, chunk: int = CHUNK_ROWS) -> np.ndarray:
+        """Codes int64 [n, levels], `chunk` rows at a time: memory grows with the chunk,
+        not with n (x may be an NpyRows file on disk)."""
+        codes = np.empty((len(x), len(self.codebooks)), dtype=np.int64)
+        for lo, part in iter_chunks(x, chunk):
+            codes[lo : lo + len(part)] = self._encode_rows(part)[0]
+        return codes
 
     def save(self, path: str | Path) -> None:
         with atomic_path(path) as tmp:

@@ -15,6 +15,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from genrec.chunked import CHUNK_ROWS, Rows, iter_chunks
 from genrec.io import atomic_path, progress, write_json
 from genrec.semantic_ids.kmeans import residual_kmeans
 
@@ -94,16 +95,29 @@ class RQVAE(nn.Module):
         return dead_total
 
     @torch.no_grad()
-    def encode_with_cost(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Codes int64 [n, levels] and squared distances of the last residual to the last
-        codebook [n, K] (for collision-aware assignment)."""
+    def _encode_rows(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self.eval()
-        codes, _, residuals = self.quantize(self.encoder(torch.from_numpy(x).float()))
+        rows = torch.from_numpy(np.require(x, requirements="W")).float()
+        codes, _, residuals = self.quantize(self.encoder(rows))
         cost = torch.cdist(residuals[-1], self.codebooks[-1]).pow(2)
         return codes.numpy().astype(np.int64), cost.numpy()
 
-    def encode(self, x: np.ndarray) -> np.ndarray:
-        return self.encode_with_cost(x)[0]
+    def encode_with_cost(self, x: Rows, chunk: int = CHUNK_ROWS
+                         ) -> tuple[np.ndarray, np.ndarray]:
+        """Codes int64 [n, levels] and squared distances of the last residual to the last
+        codebook [n, K] (for collision-aware assignment; `encode` does without)."""
+        codes = np.empty((len(x), self.cfg.levels), dtype=np.int64)
+        cost = np.empty((len(x), self.cfg.codebook_size), dtype=np.float32)
+        for lo, part in iter_chunks(x, chunk):
+            codes[lo : lo + len(part)], cost[lo : lo + len(part)] = self._encode_rows(part)
+        return codes, cost
+
+    def encode(self, x: Rows, chunk: int = CHUNK_ROWS) -> np.ndarray:
+        """Codes int64 [n, levels], `chunk` rows at a time (memory grows with the chunk)."""
+        codes = np.empty((len(x), self.cfg.levels), dtype=np.int64)
+        for lo, part in iter_chunks(x, chunk):
+            codes[lo : lo + len(part)] = self._encode_rows(part)[0]
+        return codes
 
     def save(self, path: str | Path) -> None:
         path = Path(path)

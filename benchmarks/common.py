@@ -1,0 +1,61 @@
+"""Helpers shared by the decoding benchmarks (decode.py, scaling.py): synthetic codes, timing,
+and a description of the machine."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def tiger_codes(n: int, seed: int = 0, size: int = 256) -> np.ndarray:
+    """int64 [n, 4]: 3 uniform tokens in [0, size) + a 0, 1, 2, ... disambiguation token."""
+    raw = np.random.default_rng(seed).integers(0, size, size=(n, 3))
+    key = (raw[:, 0] * size + raw[:, 1]) * size + raw[:, 2]
+    order = np.argsort(key, kind="stable")
+    first = np.r_[True, key[order][1:] != key[order][:-1]]
+    start = np.maximum.accumulate(np.where(first, np.arange(n), 0))
+    disamb = np.empty(n, dtype=np.int64)
+    disamb[order] = np.arange(n) - start
+    return np.column_stack([raw, disamb])
+
+
+def timed(fn: Callable[[], object]) -> tuple[float, float]:
+    """(wall seconds, process CPU seconds) of one call; CPU time is what other jobs on a
+    shared machine disturb least."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def hardware() -> dict[str, object]:
+    """CPU model, cores, torch threads and the load average (other jobs skew wall times)."""
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "load_average_1min": round(os.getloadavg()[0], 2),
+    }
+
+
+def latency_stats(seconds: list[float], users: int) -> dict[str, float]:
+    """users/s (from the median) and p50 / p99 latency in ms of per-call wall times."""
+    p50, p99 = np.percentile(seconds, [50, 99])
+    return {
+        "users_per_s": round(users / float(p50), 2),
+        "p50_ms": round(1e3 * float(p50), 2),
+        "p99_ms": round(1e3 * float(p99), 2),
+    }

@@ -1,0 +1,400 @@
+"""A run's live catalogue: the trained items plus items added since, minus retired ones.
+
+Every change builds a new immutable Snapshot (codes, active mask, constraint trie, serving
+model) and then swaps one reference, so a request that took a snapshot finishes on it even if
+items are added, retired or the model is reloaded meanwhile. Changes are committed to
+run/catalog.sqlite before the swap (persist=True) and replayed on open.
+
+    cat = Catalog(run_dir, persist=False)        # in memory, e.g. a cold-start experiment
+    cat.add([{"id": "new-1", "title": "...", "brand": "...", "categories": [[...]]}])
+    rec = cat.snapshot.rec                       # a Recommender over the live catalogue;
+    rec.recommend_fn()                           # rows: snapshot.row_of[id] (new rows follow)
+
+New items have no learned item embedding; where the model uses them they read the mean of the
+trained items under their longest shared code prefix (the nearest semantic neighbours).
+"""
+
+from __future__ import annotations
+
+import copy
+import sqlite3
+import threading
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from genrec.errors import GenrecError
+from genrec.explain import LabelMaker, Labels, codes_fingerprint, labels_for
+from genrec.io import read_json
+from genrec.model.model import GenerativeRecommender
+from genrec.model.recommender import Recommender
+from genrec.semantic_ids import SemanticIndex
+from genrec.semantic_ids.assign import CodingError, NewItemCoder, assign_codes
+from genrec.store import AddedRow, CatalogStore
+
+TEXT_FIELDS = ("brand", "categories", "genres")
+
+
+class UnknownItem(GenrecError, KeyError):
+    """An id the catalogue does not hold (or no longer recommends)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message, self.field = message, field
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.message
+
+
+class ItemConflict(GenrecError, ValueError):
+    """An id that is already in the catalogue."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One consistent view of the catalogue; never mutated after it is published."""
+
+    version: int  # bumps on every change
+    model_version: int  # bumps on every model (re)load
+    item_ids: list[str]  # row -> external id; rows are never removed, only deactivated
+    records: list[dict[str, Any]]  # row -> {id, title, text fields}
+    row_of: dict[str, int]
+    codes: np.ndarray  # int64 [N, L]
+    active: np.ndarray  # bool [N]: may be recommended
+    n_trained: int  # rows below this were in training
+    rec: Recommender | None  # None when opened without a model
+    labels: Labels | None  # None when opened without explanations
+
+    @property
+    def n_active(self) -> int:
+        return int(self.active.sum())
+
+    @property
+    def window(self) -> int:
+        return self.rec.model.cfg.max_items if self.rec is not None else 0
+
+    def rows(self, ids: Sequence[str], field: str) -> np.ndarray:
+        """Rows of external ids; UnknownItem names the first bad one as field[i]."""
+        out = np.empty(len(ids), dtype=np.int64)
+        for i, item_id in enumerate(ids):
+            row = self.row_of.get(str(item_id))
+            if row is None:
+                raise UnknownItem(f"{field}[{i}]: unknown item id {str(item_id)!r}",
+                                  f"{field}[{i}]")
+            out[i] = row
+        return out
+
+    def path(self, row: int) -> str | None:
+        return self.labels.path(self.codes[row]) if self.labels is not None else None
+
+    def describe(self, row: int) -> dict[str, Any]:
+        rec = self.records[row]
+        out = {"id": self.item_ids[row], "title": rec.get("title") or self.item_ids[row],
+               "semantic_id": self.codes[row].tolist(), "active": bool(self.active[row]),
+               "added": row >= self.n_trained}
+        return out | ({"path": self.path(row)} if self.labels is not None else {})
+
+    def recommend(self, histories: Sequence[np.ndarray], k: int,
+                  exclude: Sequence[Sequence[int]] | None) -> list[list[tuple[int, float]]]:
+        """Top-k (row, score) per history of rows, best first; fewer when fewer items are left."""
+        if self.rec is None:
+            raise GenrecError("this catalogue was opened without a model")
+        res = self.rec.recommend([np.asarray(h, dtype=np.int64) for h in histories], k,
+                                 exclude=exclude)
+        return [[(int(i), float(s)) for i, s in zip(items, scores, strict=True) if i >= 0]
+                for items, scores in zip(res.items.tolist(), res.scores.tolist(), strict=True)]
+
+
+@dataclass(frozen=True)
+class Added:
+    id: str
+    row: int
+    semantic_id: list[int]
+    restored: bool  # a retired item listed again (it keeps its old semantic ID)
+
+
+class Catalog:
+    def __init__(self, run_dir: str | Path, *, persist: bool = True, model: bool = True,
+                 explain: bool = False, beam: int | None = None,
+                 data_dir: str | Path | None = None) -> None:
+        self.run_dir = Path(run_dir)
+        self.index = SemanticIndex.load(self.run_dir / "index")
+        self.fingerprint = codes_fingerprint(self.index.codes)
+        self.beam = beam or _config_beam(self.run_dir)
+        self.persist = persist
+        self._lock = threading.Lock()  # one writer at a time; readers never wait
+        self._coder_lock = threading.Lock()
+        self._coder: NewItemCoder | None = None
+        self._extra: dict[int, torch.Tensor] = {}  # new row -> item-embedding row
+        self._store = self._open_store(create=False)  # replayed even when not persisting
+        base = run_records(self.run_dir, data_dir if explain else None, self.index.item_ids)
+        self._maker: LabelMaker | None = None
+        self._snap = self._initial(base, model, explain)
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self._snap  # one reference read: callers keep using what they got
+
+    # --- changes -----------------------------------------------------------------------------
+    def add(self, records: Sequence[dict[str, Any]]) -> list[Added]:
+        """Add (or re-list retired) items; all or nothing. ItemConflict for an active id."""
+        records = [_clean(r, i) for i, r in enumerate(records)]
+        _no_repeats([r["id"] for r in records])
+        first = self._snap
+        fresh = [r for r in records if r["id"] not in first.row_of]
+        vectors = self.coder().vectors(fresh) if fresh else None  # slow part, outside the lock
+        with self._lock:
+            snap = self._snap
+            restored = self._check_addable(snap, records, {r["id"] for r in fresh})
+            codes = self._code(snap, fresh, vectors)
+            n = len(snap.item_ids)
+            rows = [AddedRow(n + j, r["id"], _stored(r), c.tolist())
+                    for j, (r, c) in enumerate(zip(fresh, codes, strict=True))]
+            new = self._with_rows(snap, rows, restored)
+            self._commit(lambda store: store.add(rows, restored))
+            self._snap = new
+        done = [Added(r.id, r.row, r.codes, False) for r in rows]
+        return done + [Added(i, new.row_of[i], new.codes[new.row_of[i]].tolist(), True)
+                       for i in restored]
+
+    def retire(self, ids: Sequence[str]) -> None:
+        """Stop recommending these items (they stay readable in histories). All or nothing."""
+        ids = [str(i) for i in ids]
+        with self._lock:
+            snap = self._snap
+            rows = snap.rows(ids, "ids")
+            gone = [ids[j] for j, r in enumerate(rows) if not snap.active[r]]
+            if gone:
+                raise UnknownItem(f"item {gone[0]!r} is already removed", "id")
+            active = snap.active.copy()
+            active[rows] = False
+            new = self._derive(snap, active=active)
+            self._commit(lambda store: store.retire(ids))
+            self._snap = new
+
+    def reload_model(self, model: GenerativeRecommender | None = None) -> Snapshot:
+        """Swap in `model` (default: the run folder's model.safetensors, e.g. retrained)."""
+        from genrec.run import load_model
+
+        model = model or load_model(self.run_dir)
+        with self._lock:
+            self._extra = {}
+            snap = self._snap
+            new = self._derive(snap, model=model, model_version=snap.model_version + 1)
+            self._snap = new
+        return new
+
+    def coder(self) -> NewItemCoder:
+        with self._coder_lock:
+            if self._coder is None:
+                self._coder = NewItemCoder(self.run_dir / "index", self.index.method)
+            return self._coder
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+    # --- internals ----------------------------------------------------------------------------
+    def _initial(self, base: list[dict[str, Any]], model: bool, explain: bool) -> Snapshot:
+        from genrec.run import load_model
+
+        codes = self.index.codes
+        labels = labels_for(self.run_dir / "index", codes, base) if explain else None
+        snap = Snapshot(0, 0, list(self.index.item_ids), base,
+                        {i: r for r, i in enumerate(self.index.item_ids)}, codes,
+                        np.ones(len(codes), dtype=bool), len(codes), None, labels)
+        added = self._store.added() if self._store is not None else []
+        retired = self._store.retired() if self._store is not None else set()
+        if [r.row for r in added] != list(range(len(codes), len(codes) + len(added))):
+            raise GenrecError(f"{self._store.path}: added rows do not follow the index's "
+                              f"{len(codes)} items; it belongs to another run")
+        snap = self._with_rows(snap, added, [], build=False) if added else snap
+        active = snap.active.copy()
+        active[[snap.row_of[i] for i in retired if i in snap.row_of]] = False
+        return self._derive(snap, active=active, model=load_model(self.run_dir) if model else None)
+
+    def _check_addable(self, snap: Snapshot, records: list[dict], fresh: set[str]) -> list[str]:
+        restored = []
+        for i, r in enumerate(records):
+            row = snap.row_of.get(r["id"])
+            if row is not None and (snap.active[row] or r["id"] in fresh):
+                raise ItemConflict(f"items[{i}].id: item {r['id']!r} is already in the "
+                                   "catalogue", f"items[{i}].id")
+            if row is not None:
+                restored.append(r["id"])
+        return restored
+
+    def _code(self, snap: Snapshot, fresh: list[dict], vectors: np.ndarray | None
+              ) -> np.ndarray:
+        if not fresh:
+            return np.zeros((0, snap.codes.shape[1]), dtype=np.int64)
+        raw, cost = self.coder().quantizer.encode_with_cost(vectors)
+        return assign_codes(raw, cost, snap.codes, self.index.level_sizes,
+                            [r["id"] for r in fresh])
+
+    def _with_rows(self, snap: Snapshot, rows: Sequence[AddedRow], restored: Sequence[str],
+                   build: bool = True) -> Snapshot:
+        """snap plus appended rows (copy-on-write) and re-listed ids."""
+        records = snap.records + [r.record for r in rows]
+        ids = snap.item_ids + [r.id for r in rows]
+        row_of = dict(snap.row_of) | {r.id: r.row for r in rows}
+        width = snap.codes.shape[1]
+        new_codes = np.array([r.codes for r in rows], dtype=np.int64).reshape(-1, width)
+        codes = np.concatenate([snap.codes, new_codes])
+        active = np.concatenate([snap.active, np.ones(len(rows), dtype=bool)])
+        active[[row_of[i] for i in restored]] = True
+        labels = snap.labels
+        if labels is not None and rows:
+            labels = labels.extend(new_codes, [r.record for r in rows], self._label_maker(snap))
+        grown = replace(snap, item_ids=ids, records=records, row_of=row_of, codes=codes,
+                        labels=labels)
+        if not build:
+            return replace(grown, active=active)
+        return self._derive(grown, active=active, model=snap.rec.model if snap.rec else None,
+                            rebuild=True)
+
+    def _derive(self, snap: Snapshot, *, active: np.ndarray | None = None,
+                model: GenerativeRecommender | None = None, model_version: int | None = None,
+                rebuild: bool = False) -> Snapshot:
+        """The next snapshot: a new trie when rows or the model changed, else a new mask."""
+        active = snap.active if active is None else active
+        rec = snap.rec
+        if model is not None and (rebuild or rec is None or model is not rec.model):
+            rec = self._recommender(_base_model(model), snap.codes, snap.item_ids, active)
+        elif rec is not None:
+            rec = copy.copy(rec)
+            rec.constraint = rec.constraint.with_active(active)
+            rec.invalid = deque(maxlen=100)
+        return replace(snap, version=snap.version + 1, active=active, rec=rec,
+                       model_version=snap.model_version if model_version is None
+                       else model_version)
+
+    def _recommender(self, model: GenerativeRecommender, codes: np.ndarray, ids: list[str],
+                     active: np.ndarray) -> Recommender:
+        serving = self._serving_model(model, codes)
+        rec = Recommender(serving, replace(self.index, codes=codes, item_ids=ids), beam=self.beam)
+        if not active.all():
+            rec.constraint = rec.constraint.with_active(active)
+        rec.invalid = deque(maxlen=100)  # the service answers forever: keep the list bounded
+        return rec
+
+    def _serving_model(self, model: GenerativeRecommender, codes: np.ndarray
+                       ) -> GenerativeRecommender:
+        """`model` with item-embedding rows for new items (shares every other weight)."""
+        n_trained = self.index.n_items
+        if model.item is None or len(codes) == n_trained:
+            return model
+        weight = model.item.weight.detach()
+        for row in range(n_trained, len(codes)):
+            if row not in self._extra:
+                self._extra[row] = _neighbour_mean(weight, self.index.codes, codes[row])
+        extra = torch.stack([self._extra[r] for r in range(n_trained, len(codes))])
+        serving = copy.copy(model)
+        serving._modules = dict(model._modules)  # replace `item` on the copy only
+        serving.item = nn.Embedding.from_pretrained(torch.cat([weight, extra]), freeze=True)
+        object.__setattr__(serving, "_base", model)  # a rebuild starts from the trained model
+        return serving
+
+    def _label_maker(self, snap: Snapshot) -> LabelMaker:
+        if self._maker is None:
+            self._maker = LabelMaker(snap.records[: snap.n_trained])
+        return self._maker
+
+    def _open_store(self, create: bool) -> CatalogStore | None:
+        path = self.run_dir / "catalog.sqlite"
+        if not create and not path.exists():
+            return None  # reading needs no file: it is made on the first change
+        return CatalogStore(path, self.fingerprint)
+
+    def _commit(self, write: Any) -> None:
+        if not self.persist:
+            return
+        if self._store is None:
+            self._store = self._open_store(create=True)
+        try:
+            write(self._store)
+        except sqlite3.IntegrityError as err:
+            raise ItemConflict(f"the catalogue was changed by another process ({err}); "
+                               "restart to reload it") from None
+
+
+def _base_model(model: GenerativeRecommender) -> GenerativeRecommender:
+    return getattr(model, "_base", model)
+
+
+def _neighbour_mean(weight: torch.Tensor, trained: np.ndarray, code: np.ndarray) -> torch.Tensor:
+    """Mean learned item vector of the trained items sharing code's longest prefix."""
+    for depth in range(trained.shape[1] - 1, 0, -1):
+        hits = np.flatnonzero((trained[:, :depth] == code[:depth]).all(axis=1))
+        if len(hits):
+            return weight[torch.from_numpy(hits)].mean(0)
+    return weight.mean(0)
+
+
+def _clean(record: dict[str, Any], i: int) -> dict[str, Any]:
+    """A new item's record: id (str) and title required; the text fields kept; None dropped."""
+    if not isinstance(record, dict):
+        raise CodingError(f"items[{i}]: expected an object, got {type(record).__name__}",
+                          f"items[{i}]")
+    for key in ("id", "title"):
+        if not str(record.get(key) or "").strip():
+            raise CodingError(f"items[{i}].{key}: missing or empty", f"items[{i}].{key}")
+    out = {k: v for k, v in record.items() if v is not None}
+    return out | {"id": str(record["id"]).strip(), "title": str(record["title"]).strip()}
+
+
+def _stored(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k != "vector"}  # the code tuple is what counts
+
+
+def _no_repeats(ids: list[str]) -> None:
+    seen: dict[str, int] = {}
+    for i, item_id in enumerate(ids):
+        if item_id in seen:
+            raise ItemConflict(f"items[{i}].id: {item_id!r} appears twice in the request "
+                               f"(also items[{seen[item_id]}])", f"items[{i}].id")
+        seen[item_id] = i
+
+
+def _config_beam(run_dir: Path) -> int:
+    cfg = run_dir / "config.json"
+    return int(read_json(cfg).get("eval", {}).get("beam", 20)) if cfg.exists() else 20
+
+
+def run_records(run_dir: Path, data_dir: str | Path | None, item_ids: list[str]
+                ) -> list[dict[str, Any]]:
+    """items.json ({id, title, text fields}), in index order; titles-only files are enriched
+    from the run's dataset when `data_dir` (or GENREC_DATA) finds it, for better labels."""
+    items = read_json(run_dir / "items.json")
+    if [str(it["id"]) for it in items] != item_ids:
+        raise GenrecError(f"{run_dir}/items.json does not list the index's items in order")
+    records = [{**it, "id": str(it["id"])} for it in items]
+    if data_dir is not None and not any(f in r for r in records[:100] for f in TEXT_FIELDS):
+        _enrich(records, run_dir, data_dir)
+    return records
+
+
+def _enrich(records: list[dict[str, Any]], run_dir: Path, data_dir: str | Path) -> None:
+    from genrec.data import load_dataset
+
+    cfg = read_json(run_dir / "config.json")
+    try:
+        ds = load_dataset(cfg["dataset"], data_dir)
+    except (GenrecError, OSError, KeyError):
+        return  # labels from titles alone
+    if not ds.items:
+        return
+    row = {iid: i for i, iid in enumerate(ds.item_ids)}
+    for rec in records:
+        src = ds.items[row[rec["id"]]] if rec["id"] in row else {}
+        rec.update({f: src[f] for f in TEXT_FIELDS if src.get(f)})
