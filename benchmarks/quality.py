@@ -15,13 +15,12 @@ IDs made from SASRec's learned item vectors (collaborative IDs), so it needs the
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from genrec.baselines.run import BaselineConfig, run_baseline
 from genrec.io import read_json, write_json, write_text
@@ -46,7 +45,7 @@ SOURCES = {"TIGER": "Rajput et al., NeurIPS 2023, Table 2",
            "quoted in the genrec issue tracker"}
 ABLATION = [("rqvae", False), ("rqvae", True), ("rkmeans", False), ("rkmeans", True),
             ("hkmeans", False), ("title", False), ("random", False)]
-HARDWARE = f"{platform.machine()} CPU, {torch.get_num_threads()} torch thread(s)"
+HARDWARE = f"{os.cpu_count()}-core {platform.machine()} CPU"
 
 
 def main() -> None:
@@ -56,15 +55,17 @@ def main() -> None:
     if not args.ablation_only:
         for short in args.datasets.split(","):
             for model in models:
-                key = f"{short}/{model}"
-                results[key] = _row(model, short, args) | {"dataset": short, "model": model}
-                _save(results)
+                row = _row(model, short, args)
+                if row is not None:
+                    results[f"{short}/{model}"] = row | {"dataset": short, "model": model}
+                    _save(results)
     if not args.skip_ablation:
         for method, balance in ABLATION:
-            key = f"ablation/{method}{'+balance' if balance else ''}"
-            results[key] = _ablation(method, balance, args) | {"dataset": "beauty",
-                                                                "model": "genrec"}
-            _save(results)
+            row = _ablation(method, balance, args)
+            if row is not None:
+                key = f"ablation/{method}{'+balance' if balance else ''}"
+                results[key] = row | {"dataset": "beauty", "model": "genrec"}
+                _save(results)
     _save(results)
 
 
@@ -76,14 +77,16 @@ def _parse() -> argparse.Namespace:
     ap.add_argument("--only", default="", help="models: popularity,sasrec,genrec")
     ap.add_argument("--skip-ablation", action="store_true")
     ap.add_argument("--ablation-only", action="store_true")
+    ap.add_argument("--collect-only", action="store_true",
+                    help="only gather jobs that have finished; run nothing")
     ap.add_argument("--ablation-minutes", type=float, default=12.0,
                     help="training budget of each ablation run (the full run uses 48)")
     return ap.parse_args()
 
 
-def _row(model: str, short: str, args: argparse.Namespace) -> dict[str, Any]:
+def _row(model: str, short: str, args: argparse.Namespace) -> dict[str, Any] | None:
     out = Path(args.runs) / f"{short}-{model}"
-    if (out / "metrics.json").exists():
+    if (out / "metrics.json").exists() or args.collect_only:
         return _summarize(out)
     if model == "genrec":
         run = RunConfig.from_toml(f"configs/{short}.toml")
@@ -95,18 +98,22 @@ def _row(model: str, short: str, args: argparse.Namespace) -> dict[str, Any]:
     return _summarize(out)
 
 
-def _ablation(method: str, balance: bool, args: argparse.Namespace) -> dict[str, Any]:
+def _ablation(method: str, balance: bool, args: argparse.Namespace
+              ) -> dict[str, Any] | None:
     out = Path(args.runs) / f"ablation-{method}{'-balance' if balance else ''}"
-    if not (out / "metrics.json").exists():
+    if not (out / "metrics.json").exists() and not args.collect_only:
         run = RunConfig.from_toml("configs/beauty.toml")
         run = replace(run, index=IndexConfig(method=method, balance=balance),
                       train=replace(run.train, max_minutes=args.ablation_minutes))
         run_pipeline(run, args.data_dir, out)
-    return _summarize(out) | {"ids": method + (" + balance" if balance else ""),
-                              "train_minutes_budget": args.ablation_minutes}
+    row = _summarize(out)
+    return None if row is None else row | {"ids": method + (" + balance" if balance else ""),
+                                           "train_minutes_budget": args.ablation_minutes}
 
 
-def _summarize(out: Path) -> dict[str, Any]:
+def _summarize(out: Path) -> dict[str, Any] | None:
+    if not (out / "metrics.json").exists():
+        return None
     m = read_json(out / "metrics.json")
     keep = ("recall@5", "ndcg@5", "recall@10", "ndcg@10", "invalid_rate", "n_users")
     return {**{k: m.get(k) for k in keep}, "minutes": round(m["pipeline_seconds"] / 60, 1),
