@@ -18,8 +18,6 @@ import os
 import platform
 import random
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +28,7 @@ import httpx
 import numpy as np
 
 from genrec.io import read_json, write_json
+from genrec.serve.launch import free_port, start_service
 
 SERVING_FILES = ("config.json", "items.json", "model.json", "model.safetensors", "index",
                  "catalog.sqlite")
@@ -76,31 +75,6 @@ def copy_run(run: Path, to: Path) -> Path:
         elif src.exists():
             shutil.copy2(src, to / name)
     return to
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_service(run: Path, port: int, threads: int, data_dir: str | None,
-                  extra: list[str]) -> subprocess.Popen:
-    env = {**os.environ, "GENREC_QUIET": "1", "OMP_NUM_THREADS": str(threads)}
-    if data_dir:
-        env["GENREC_DATA"] = data_dir
-    cmd = [sys.executable, "-m", "genrec.cli", "serve", "--run", str(run), "--host",
-           "127.0.0.1", "--port", str(port), "--threads", str(threads), *extra]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.25)
-    proc.kill()
-    raise SystemExit(f"service did not start: {proc.stderr.read().decode()[-3000:]}")
 
 
 class Connection:
@@ -204,7 +178,8 @@ def main() -> None:
         extra = ["--workers", str(args.workers)] + (["--beam", str(args.beam)] if args.beam else [])
         if args.max_wait_ms is not None:
             extra += ["--max-wait-ms", str(args.max_wait_ms)]
-        proc = start_service(served, port, args.threads, args.data_dir, extra)
+        proc = start_service(served, port, args.threads, tuple(extra),
+                             env={"GENREC_DATA": args.data_dir} if args.data_dir else None)
         startup = time.perf_counter() - t
         try:
             results = [asyncio.run(drive(port, hist, c, args.seconds, args.warmup, args.k))
