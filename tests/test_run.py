@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
+from genrec.model.checkpoint import checkpoint_state
+
 TINY = """
 dataset = "amazon2014-beauty"
 max_users = 300
@@ -95,17 +97,17 @@ def test_killed_training_resumes_to_the_same_weights(tmp_path, data_root):
     env = {**os.environ, "GENREC_DATA": str(data_root), "GENREC_QUIET": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "genrec.cli", "train", "--config", str(cfg),
                              "--out", str(broken), "-q"], env=env)
-    state = broken / "checkpoint" / "state.json"
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
-        if state.exists() and json.loads(state.read_text())["step"] >= 3:
+        state = checkpoint_state(broken / "checkpoint")
+        if state is not None and state["step"] >= 3:
             break
         time.sleep(0.05)
     assert proc.poll() is None, "training finished before it could be killed"
-    proc.send_signal(signal.SIGKILL)
+    proc.send_signal(signal.SIGKILL)  # may land mid-checkpoint: resume must still be exact
     proc.wait()
-    killed_at = json.loads(state.read_text())["step"]
-    assert 3 <= killed_at < json.loads((straight / "checkpoint/state.json").read_text())["step"]
+    killed_at = checkpoint_state(broken / "checkpoint")["step"]
+    assert 3 <= killed_at < checkpoint_state(straight / "checkpoint")["step"]
     _cli("train", "--config", str(cfg), "--out", str(broken), "--resume", "-q",
          data_root=data_root)
     a = load_file(str(straight / "checkpoint" / "model.safetensors"))

@@ -1,11 +1,15 @@
 """Checkpoints without pickle: safetensors for tensors, JSON for everything else.
 
-A checkpoint folder holds model.safetensors, optim.safetensors and state.json; each file is
-written atomically and state.json last, so a checkpoint counts only once it is complete.
+A checkpoint folder holds model.safetensors, optim.safetensors and state.json. A new checkpoint
+is written whole into `<folder>.new` (state.json last), then swapped in by two renames; the
+previous one is kept as `<folder>.old` until the swap is done. A kill at any moment leaves one
+complete checkpoint that `load_checkpoint` finds (the folder, else .new, else .old): model and
+optimizer files from different steps are never mixed.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -38,18 +42,48 @@ def load_optimizer(opt: torch.optim.Optimizer, flat: dict[str, torch.Tensor], gr
 
 def save_checkpoint(folder: Path, model: torch.nn.Module, opt: torch.optim.Optimizer,
                     state: dict[str, Any], rng: dict[str, torch.Tensor]) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    save_tensors(folder / "model.safetensors", model.state_dict())
+    new, old = _sibling(folder, "new"), _sibling(folder, "old")
+    shutil.rmtree(new, ignore_errors=True)
+    new.mkdir(parents=True)
+    save_tensors(new / "model.safetensors", model.state_dict())
     flat, groups = optimizer_tensors(opt)
-    save_tensors(folder / "optim.safetensors", {**flat, **{f"rng.{k}": v for k, v in rng.items()}})
-    write_json(folder / "state.json", {**state, "param_groups": groups})
+    save_tensors(new / "optim.safetensors", {**flat, **{f"rng.{k}": v for k, v in rng.items()}})
+    write_json(new / "state.json", {**state, "param_groups": groups})  # complete from here on
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        folder.rename(old)
+    new.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _sibling(folder: Path, suffix: str) -> Path:
+    return folder.with_name(f"{folder.name}.{suffix}")
+
+
+def _complete(folder: Path) -> Path | None:
+    """The newest complete checkpoint: the folder, else one caught mid-swap."""
+    for candidate in (folder, _sibling(folder, "new"), _sibling(folder, "old")):
+        if (candidate / "state.json").exists():
+            return candidate
+    return None
+
+
+def checkpoint_state(folder: Path) -> dict[str, Any] | None:
+    """state.json of the checkpoint load_checkpoint would restore (None if there is none)."""
+    found = _complete(folder)
+    try:
+        return read_json(found / "state.json") if found is not None else None
+    except FileNotFoundError:  # swapped away while reading: ask again
+        return checkpoint_state(folder)
 
 
 def load_checkpoint(folder: Path, model: torch.nn.Module, opt: torch.optim.Optimizer
                     ) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
     """Restore model and optimizer in place; returns (state, rng tensors) or None if absent."""
-    if not (folder / "state.json").exists():
+    found = _complete(folder)
+    if found is None:
         return None
+    folder = found
     state = read_json(folder / "state.json")
     model.load_state_dict(load_file(str(folder / "model.safetensors")))
     tensors = load_file(str(folder / "optim.safetensors"))
