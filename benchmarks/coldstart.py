@@ -147,10 +147,9 @@ def _with_fill(capped: list[int], is_new: np.ndarray, fill: list[int], cap: int)
     out = [next(picks) if is_new[r] else r for r in capped]
     extra = list(picks)
     if extra:
-        keep = len(out) - len(extra)
         olds = [i for i, r in enumerate(out) if not is_new[r]]
-        drop = set(olds[len(olds) - len(extra):]) if len(olds) >= len(extra) else set(olds)
-        out = [r for i, r in enumerate(out) if i not in drop][:max(keep, 0)] + extra
+        drop = set(olds[-len(extra):])  # the last in-catalogue items make room
+        out = [r for i, r in enumerate(out) if i not in drop] + extra
     return out[:10]
 
 

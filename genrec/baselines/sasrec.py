@@ -77,7 +77,8 @@ class SASRec(nn.Module):
         x = self.drop(x) * (tokens > 0).unsqueeze(-1)
         causal = torch.ones(t, t, dtype=torch.bool, device=tokens.device).tril()
         # a padded query still sees itself, so no attention row is empty (no NaN)
-        mask = (causal & (tokens > 0)[:, None, :]) | torch.eye(t, dtype=torch.bool)
+        mask = (causal & (tokens > 0)[:, None, :]) | torch.eye(t, dtype=torch.bool,
+                                                               device=tokens.device)
         for block in self.blocks:
             x = block(x, mask.unsqueeze(1))
         return self.norm(x)
