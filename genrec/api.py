@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from genrec.chunked import NpyRows
+from genrec.coldstart import save_content
 from genrec.data import Dataset, load_dataset
 from genrec.embed import embed_texts, item_text, load_item_vectors
 from genrec.semantic_ids import IndexConfig, SemanticIndex, build_index, plot_index
@@ -50,6 +51,8 @@ def make_index(
     elif cfg.method != "random":
         vectors = item_vectors(ds, vectors_path, cache_dir)
     index = build_index(cfg, ds.item_ids, vectors=vectors, titles=titles, out=out)
+    if isinstance(vectors, np.ndarray):  # new items' neighbours and content scores need them
+        save_content(out, vectors)
     index.config["dataset"] = ds.name
     plot_index(index, out / "index.png")
     index.save(out)

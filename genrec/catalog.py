@@ -29,11 +29,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from genrec.coldstart import fresh_scores, load_content, neighbour_rows, unit
 from genrec.errors import GenrecError
 from genrec.explain import LabelMaker, Labels, codes_fingerprint, labels_for
 from genrec.io import read_json
 from genrec.model.model import GenerativeRecommender
 from genrec.model.recommender import Recommender
+from genrec.run import run_eval_config
 from genrec.semantic_ids import SemanticIndex
 from genrec.semantic_ids.assign import CodingError, NewItemCoder, assign_codes
 from genrec.store import AddedRow, CatalogStore
@@ -74,6 +76,7 @@ class Snapshot:
     n_trained: int  # rows below this were in training
     rec: Recommender | None  # None when opened without a model
     labels: Labels | None  # None when opened without explanations
+    content: np.ndarray | None = None  # float32 [N, d] unit text vectors (None: index has none)
 
     @property
     def n_active(self) -> int:
@@ -105,14 +108,42 @@ class Snapshot:
         return out | ({"path": self.path(row)} if self.labels is not None else {})
 
     def recommend(self, histories: Sequence[np.ndarray], k: int,
-                  exclude: Sequence[Sequence[int]] | None) -> list[list[tuple[int, float]]]:
-        """Top-k (row, score) per history of rows, best first; fewer when fewer items are left."""
+                  exclude: Sequence[Sequence[int]] | None, fresh: int = 0
+                  ) -> list[list[tuple[int, float]]]:
+        """Top-k (row, score) per history of rows, best first; fewer when fewer items are left.
+
+        fresh > 0: the last `fresh` slots go to added items ranked by genrec.coldstart (item
+        head + content), the first k - fresh to the beam's trained items; needs a model with
+        an item head and an index with content vectors."""
         if self.rec is None:
             raise GenrecError("this catalogue was opened without a model")
-        res = self.rec.recommend([np.asarray(h, dtype=np.int64) for h in histories], k,
-                                 exclude=exclude)
-        return [[(int(i), float(s)) for i, s in zip(items, scores, strict=True) if i >= 0]
-                for items, scores in zip(res.items.tolist(), res.scores.tolist(), strict=True)]
+        hists = [np.asarray(h, dtype=np.int64) for h in histories]
+        new = np.flatnonzero(self.active[self.n_trained :]) + self.n_trained
+        if not fresh or not len(new):
+            res = self.rec.recommend(hists, k, exclude=exclude)
+            return _pairs(res.items.tolist(), res.scores.tolist())
+        if not 0 < fresh <= k:
+            raise ValueError(f"fresh must be in [0, k={k}], got {fresh}")
+        res = self.rec.recommend(hists, self.rec.beam, exclude=exclude)
+        warm = [[(i, s) for i, s in row if i < self.n_trained][: k - fresh]
+                for row in _pairs(res.items.tolist(), res.scores.tolist())]
+        return [w + f for w, f in zip(warm, self._fresh(hists, new, fresh, exclude), strict=True)]
+
+    def _fresh(self, hists: list[np.ndarray], new: np.ndarray, n: int,
+               exclude: Sequence[Sequence[int]] | None) -> list[list[tuple[int, float]]]:
+        """The n best added items per history by genrec.coldstart.fresh_scores."""
+        if self.content is None or self.rec.model.cfg.item_loss <= 0:
+            raise GenrecError("fresh slots need an index with content vectors and a model "
+                              "trained with item_loss > 0")
+        head = self.rec.item_log_probs(hists)
+        score = fresh_scores(head, self.content, hists, new)  # [B, M]
+        for b, ex in enumerate(exclude or []):
+            score[b, torch.from_numpy(np.isin(new, ex))] = float("-inf")
+        top = torch.topk(score, min(n, len(new)), dim=1)
+        rows = torch.from_numpy(new)[top.indices]
+        return [[(r, s) for r, s in pair if s > float("-inf")]
+                for pair in (zip(a, b, strict=True) for a, b in zip(
+                    rows.tolist(), top.values.tolist(), strict=True))]
 
 
 @dataclass(frozen=True)
@@ -130,7 +161,8 @@ class Catalog:
         self.run_dir = Path(run_dir)
         self.index = SemanticIndex.load(self.run_dir / "index")
         self.fingerprint = codes_fingerprint(self.index.codes)
-        self.beam = beam or _config_beam(self.run_dir)
+        self.beam = beam or run_eval_config(self.run_dir).beam
+        self.item_weight = run_eval_config(self.run_dir).item_weight
         self.persist = persist
         self._lock = threading.Lock()  # one writer at a time; readers never wait
         self._coder_lock = threading.Lock()
@@ -158,9 +190,9 @@ class Catalog:
             restored = self._check_addable(snap, records, {r["id"] for r in fresh})
             codes = self._code(snap, fresh, vectors)
             n = len(snap.item_ids)
-            rows = [AddedRow(n + j, r["id"], _stored(r), c.tolist())
+            rows = [AddedRow(n + j, r["id"], r, c.tolist())  # a given vector is kept: replay
                     for j, (r, c) in enumerate(zip(fresh, codes, strict=True))]
-            new = self._with_rows(snap, rows, restored)
+            new = self._with_rows(snap, rows, restored, vectors)
             self._commit(lambda store: store.add(rows, restored))
             self._snap = new
         done = [Added(r.id, r.row, r.codes, False) for r in rows]
@@ -212,13 +244,16 @@ class Catalog:
         labels = labels_for(self.run_dir / "index", codes, base) if explain else None
         snap = Snapshot(0, 0, list(self.index.item_ids), base,
                         {i: r for r, i in enumerate(self.index.item_ids)}, codes,
-                        np.ones(len(codes), dtype=bool), len(codes), None, labels)
+                        np.ones(len(codes), dtype=bool), len(codes), None, labels,
+                        load_content(self.run_dir / "index"))
         added = self._store.added() if self._store is not None else []
         retired = self._store.retired() if self._store is not None else set()
         if [r.row for r in added] != list(range(len(codes), len(codes) + len(added))):
             raise GenrecError(f"{self._store.path}: added rows do not follow the index's "
                               f"{len(codes)} items; it belongs to another run")
-        snap = self._with_rows(snap, added, [], build=False) if added else snap
+        if added:
+            snap = self._with_rows(snap, added, [], self._replayed_vectors(snap, added),
+                                   build=False)
         active = snap.active.copy()
         active[[snap.row_of[i] for i in retired if i in snap.row_of]] = False
         return self._derive(snap, active=active, model=load_model(self.run_dir) if model else None)
@@ -242,8 +277,18 @@ class Catalog:
         return assign_codes(raw, cost, snap.codes, self.index.level_sizes,
                             [r["id"] for r in fresh])
 
+    def _replayed_vectors(self, snap: Snapshot, added: Sequence[AddedRow]) -> np.ndarray | None:
+        """Content vectors of items added before a restart: a stored `vector`, else the text
+        re-embedded (MiniLM is deterministic, so the same vector as before)."""
+        if snap.content is None:
+            return None
+        try:
+            return self.coder().vectors([r.record for r in added])
+        except CodingError:  # vector-only items whose vectors were not kept
+            return None
+
     def _with_rows(self, snap: Snapshot, rows: Sequence[AddedRow], restored: Sequence[str],
-                   build: bool = True) -> Snapshot:
+                   vectors: np.ndarray | None = None, build: bool = True) -> Snapshot:
         """snap plus appended rows (copy-on-write) and re-listed ids."""
         records = snap.records + [r.record for r in rows]
         ids = snap.item_ids + [r.id for r in rows]
@@ -256,8 +301,12 @@ class Catalog:
         labels = snap.labels
         if labels is not None and rows:
             labels = labels.extend(new_codes, [r.record for r in rows], self._label_maker(snap))
+        content = snap.content  # kept only while every row has its vector
+        if rows:
+            content = None if content is None or vectors is None else np.concatenate(
+                [content, unit(vectors)])
         grown = replace(snap, item_ids=ids, records=records, row_of=row_of, codes=codes,
-                        labels=labels)
+                        labels=labels, content=content)
         if not build:
             return replace(grown, active=active)
         return self._derive(grown, active=active, model=snap.rec.model if snap.rec else None,
@@ -270,7 +319,7 @@ class Catalog:
         active = snap.active if active is None else active
         rec = snap.rec
         if model is not None and (rebuild or rec is None or model is not rec.model):
-            rec = self._recommender(_base_model(model), snap.codes, snap.item_ids, active)
+            rec = self._recommender(_base_model(model), snap, active)
         elif rec is not None:
             rec = copy.copy(rec)
             rec.constraint = rec.constraint.with_active(active)
@@ -279,23 +328,28 @@ class Catalog:
                        model_version=snap.model_version if model_version is None
                        else model_version)
 
-    def _recommender(self, model: GenerativeRecommender, codes: np.ndarray, ids: list[str],
-                     active: np.ndarray) -> Recommender:
-        serving = self._serving_model(model, codes)
-        rec = Recommender(serving, replace(self.index, codes=codes, item_ids=ids), beam=self.beam)
+    def _recommender(self, model: GenerativeRecommender, snap: Snapshot, active: np.ndarray
+                     ) -> Recommender:
+        serving = self._serving_model(model, snap.codes, snap.content)
+        index = replace(self.index, codes=snap.codes, item_ids=snap.item_ids)
+        rec = Recommender(serving, index, beam=self.beam,
+                          item_weight=self.item_weight)
         if not active.all():
             rec.constraint = rec.constraint.with_active(active)
         rec.invalid = deque(maxlen=100)  # the service answers forever: keep the list bounded
         return rec
 
-    def _serving_model(self, model: GenerativeRecommender, codes: np.ndarray
-                       ) -> GenerativeRecommender:
+    def _serving_model(self, model: GenerativeRecommender, codes: np.ndarray,
+                       content: np.ndarray | None) -> GenerativeRecommender:
         """`model` with item-embedding rows for new items (shares every other weight)."""
         n_trained = self.index.n_items
         if model.item is None or len(codes) == n_trained:
             return model
         weight = model.item.weight.detach()
-        for row in range(n_trained, len(codes)):
+        todo = [row for row in range(n_trained, len(codes)) if row not in self._extra]
+        if todo and content is not None:
+            self._extra |= _content_rows(model, codes, content, todo)
+        for row in todo:
             if row not in self._extra:
                 self._extra[row] = _neighbour_mean(weight, self.index.codes, codes[row])
         extra = torch.stack([self._extra[r] for r in range(n_trained, len(codes))])
@@ -332,6 +386,24 @@ def _base_model(model: GenerativeRecommender) -> GenerativeRecommender:
     return getattr(model, "_base", model)
 
 
+def _content_rows(model: GenerativeRecommender, codes: np.ndarray, content: np.ndarray,
+                  rows: list[int]) -> dict[int, torch.Tensor]:
+    """Item-embedding rows that make each new item's full vector (its code embeddings plus
+    this row) the mean of its content-nearest trained items' vectors, input and output alike."""
+    n_trained = model.item.num_embeddings
+    near = neighbour_rows(content[rows], content[:n_trained])  # [M, k]
+    with torch.no_grad():
+        table = model.item_table(torch.from_numpy(codes[:n_trained]))  # [T, d]
+        own = model.code_vectors(torch.from_numpy(codes[rows]))
+        extra = table[torch.from_numpy(near)].mean(1) - own
+    return dict(zip(rows, extra, strict=True))
+
+
+def _pairs(items: list[list[int]], scores: list[list[float]]) -> list[list[tuple[int, float]]]:
+    return [[(int(i), float(s)) for i, s in zip(its, scs, strict=True) if i >= 0]
+            for its, scs in zip(items, scores, strict=True)]
+
+
 def _neighbour_mean(weight: torch.Tensor, trained: np.ndarray, code: np.ndarray) -> torch.Tensor:
     """Mean learned item vector of the trained items sharing code's longest prefix."""
     for depth in range(trained.shape[1] - 1, 0, -1):
@@ -353,10 +425,6 @@ def _clean(record: dict[str, Any], i: int) -> dict[str, Any]:
     return out | {"id": str(record["id"]).strip(), "title": str(record["title"]).strip()}
 
 
-def _stored(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if k != "vector"}  # the code tuple is what counts
-
-
 def _no_repeats(ids: list[str]) -> None:
     seen: dict[str, int] = {}
     for i, item_id in enumerate(ids):
@@ -364,11 +432,6 @@ def _no_repeats(ids: list[str]) -> None:
             raise ItemConflict(f"items[{i}].id: {item_id!r} appears twice in the request "
                                f"(also items[{seen[item_id]}])", f"items[{i}].id")
         seen[item_id] = i
-
-
-def _config_beam(run_dir: Path) -> int:
-    cfg = run_dir / "config.json"
-    return int(read_json(cfg).get("eval", {}).get("beam", 20)) if cfg.exists() else 20
 
 
 def run_records(run_dir: Path, data_dir: str | Path | None, item_ids: list[str]

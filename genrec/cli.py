@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from genrec.errors import GenrecError
-from genrec.io import set_quiet
+from genrec.io import is_quiet, set_quiet
 
 if TYPE_CHECKING:
     from genrec.model.distributed import DistEnv
@@ -27,6 +27,7 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 
 
 def _setup(quiet: bool) -> None:
+    quiet = quiet or is_quiet()  # --quiet, or GENREC_QUIET=1 in the environment
     set_quiet(quiet)
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
 
@@ -157,7 +158,9 @@ def evaluate(
     run: Annotated[Path, typer.Option("--run", help="Run folder.")],
     data_dir: DataDir = None,
     split: Annotated[str, typer.Option(help="test | valid")] = "test",
-    beam: int = 20,
+    beam: Annotated[int | None, typer.Option(help="Beam width [the run's eval beam].")] = None,
+    item_weight: Annotated[float | None, typer.Option(
+        help="Weight of the item head when re-ranking the beam [the run's].")] = None,
     exclude_history: Annotated[bool, typer.Option(help="Drop history items.")] = True,
     constrained: Annotated[bool, typer.Option(help="Trie-constrained beam search.")] = True,
     quiet: Quiet = False,
@@ -174,7 +177,9 @@ def evaluate(
     env = _dist_setup(quiet, distributed, nproc_per_node)
     cfg = RunConfig.from_dict(json.loads((run / "config.json").read_text()))
     ds = load_run_dataset(cfg, data_dir)
-    ev = EvalConfig(beam=beam, k=cfg.eval.k, exclude_history=exclude_history)
+    ev = EvalConfig(beam=cfg.eval.beam if beam is None else beam, k=cfg.eval.k,
+                    exclude_history=exclude_history,
+                    item_weight=cfg.eval.item_weight if item_weight is None else item_weight)
     try:
         metrics = evaluate_run(run, ds.split(), ev, split, constrained, dist=env)
     finally:

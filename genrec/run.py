@@ -33,6 +33,7 @@ class EvalConfig:
     beam: int = 20  # beam width at test time
     k: int = 10  # list length (metrics @5 and @10)
     exclude_history: bool = True  # never recommend an item already in the history
+    item_weight: float = 0.0  # >0: re-rank the beam with the item head (needs item_loss > 0)
 
 
 @dataclass
@@ -169,8 +170,19 @@ def load_model(out: str | Path) -> GenerativeRecommender:
     return model.eval()
 
 
-def load_recommender(out: str | Path, beam: int = 20) -> Recommender:
-    return Recommender(load_model(out), SemanticIndex.load(Path(out) / "index"), beam=beam)
+def load_recommender(out: str | Path, beam: int | None = None,
+                     item_weight: float | None = None) -> Recommender:
+    """The run's best model as a Recommender; beam and item_weight default to its config."""
+    cfg = run_eval_config(out)
+    return Recommender(load_model(out), SemanticIndex.load(Path(out) / "index"),
+                       beam=cfg.beam if beam is None else beam,
+                       item_weight=cfg.item_weight if item_weight is None else item_weight)
+
+
+def run_eval_config(out: str | Path) -> EvalConfig:
+    """The [eval] section saved with a run (defaults where the run has no config.json)."""
+    path = Path(out) / "config.json"
+    return EvalConfig(**read_json(path).get("eval", {})) if path.exists() else EvalConfig()
 
 
 def evaluate_run(out: str | Path, split: Split, cfg: EvalConfig, which: str = "test",
@@ -178,7 +190,7 @@ def evaluate_run(out: str | Path, split: Split, cfg: EvalConfig, which: str = "t
     """Item-level metrics of the run's best model on the test (or valid) split; with several
     ranks the users are shared out and the results gathered (rank 0 writes the file)."""
     dist = dist or DistEnv()
-    rec = load_recommender(out, cfg.beam)
+    rec = load_recommender(out, cfg.beam, cfg.item_weight)
     histories = split.test_history if which == "test" else split.valid_history
     targets = split.test_target if which == "test" else split.valid_target
     metrics, _ = evaluate_sharded(rec.recommend_fn(cfg.exclude_history, constrained), histories,
@@ -187,6 +199,7 @@ def evaluate_run(out: str | Path, split: Split, cfg: EvalConfig, which: str = "t
     metrics = {k: round(v, 5) if isinstance(v, float) else v for k, v in metrics.items()}
     metrics |= {"invalid_rate": float(np.mean(invalid)) if invalid else 0.0,
                 "beam": cfg.beam, "exclude_history": cfg.exclude_history,
+                "item_weight": cfg.item_weight,
                 "constrained": constrained, "split": which}
     if dist.is_main:
         write_json(Path(out) / ("metrics.json" if which == "test" else "metrics_valid.json"),
@@ -233,7 +246,7 @@ def plot_curve(history: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def recommend_ids(out: str | Path, history: list[str], k: int = 10, beam: int = 20,
+def recommend_ids(out: str | Path, history: list[str], k: int = 10, beam: int | None = None,
                   exclude_history: bool = True, rec: Recommender | None = None
                   ) -> list[dict[str, Any]]:
     """Top-k for one history of external item ids: [{id, title, score}, ...].
@@ -259,7 +272,7 @@ def sample_recommendations(out: str | Path, data_dir: str | Path | None, users: 
     cfg = RunConfig.from_dict(read_json(Path(out) / "config.json"))
     ds = load_run_dataset(cfg, data_dir)
     split = ds.split()
-    rec = load_recommender(out, cfg.eval.beam)
+    rec = load_recommender(out)
     lines = []
     for u in range(users):
         hist = split.test_history[u]

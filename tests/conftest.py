@@ -40,13 +40,15 @@ def beauty_vectors(beauty, tmp_path_factory):
     return embed_texts([item_text(r) for r in beauty.items[:1500]], cache_dir=cache / "emb")
 
 
-def make_serving_run(out: Path, ds, vectors, n_items: int = 1500) -> Path:
+def make_serving_run(out: Path, ds, vectors, n_items: int = 1500, item_loss: float = 0.0) -> Path:
     """A small run folder that serves: the first `n_items` Beauty items, an rkmeans index
-    (3 x 8 codes, so codes collide) with its quantizer, and an untrained tiny model."""
+    (3 x 8 codes, so codes collide) with its quantizer and content vectors, and an untrained
+    tiny model (with an item head when item_loss > 0)."""
     from dataclasses import asdict
 
     import torch
 
+    from genrec.coldstart import save_content
     from genrec.io import write_json
     from genrec.model import GenerativeRecommender, ModelConfig
     from genrec.model.checkpoint import save_model
@@ -56,17 +58,25 @@ def make_serving_run(out: Path, ds, vectors, n_items: int = 1500) -> Path:
     cfg = IndexConfig(method="rkmeans", levels=3, codebook_size=8)
     index = build_index(cfg, ds.item_ids[:n_items], vectors=vectors[:n_items], out=out / "index")
     index.save(out / "index")
+    save_content(out / "index", vectors[:n_items])
     items = [{"id": ds.item_ids[i], "title": ds.title(i)}
              | {f: ds.items[i][f] for f in ("brand", "categories") if ds.items[i].get(f)}
              for i in range(n_items)]
     write_json(out / "items.json", items)
     model = {"d_model": 32, "n_heads": 2, "d_ff": 64, "encoder_layers": 1, "decoder_layers": 1,
-             "max_items": 5, "item_embeddings": True}
+             "max_items": 5, "item_embeddings": True, "item_loss": item_loss}
     write_json(out / "config.json", RunConfig(index=cfg, model=model).to_dict())
     mcfg = ModelConfig(level_sizes=index.level_sizes, n_items=n_items, **model)
     torch.manual_seed(0)
     save_model(out, GenerativeRecommender(mcfg).eval(), asdict(mcfg))
     return out
+
+
+@pytest.fixture(scope="session")
+def head_run(beauty, beauty_vectors, tmp_path_factory) -> Path:
+    """Read-only: serving_run with an item head (item_loss), for re-ranking and fresh slots."""
+    return make_serving_run(tmp_path_factory.mktemp("head") / "run", beauty, beauty_vectors,
+                            item_loss=1.0)
 
 
 @pytest.fixture(scope="session")

@@ -226,10 +226,29 @@ class GenerativeRecommender(nn.Module):
         if self.user is not None:
             mem = mem[:, 1:]  # drop the user token: slot t is item t again
         state = torch.gather(mem, 1, tgt_pos[..., None].expand(-1, -1, mem.shape[-1]))
-        table = self.tok(all_codes + self.offsets).sum(1)  # [n_items, d]
+        return F.cross_entropy(state[tgt_valid] @ self.item_table(all_codes).T,
+                               tgt_items[tgt_valid])
+
+    def item_table(self, all_codes: Tensor) -> Tensor:
+        """Every item's output vector [n_items, d]: its code embeddings summed, plus its
+        learned vector. An item added after training is scored through its codes (content)."""
+        table = self.code_vectors(all_codes)
         if self.item is not None:
-            table = table + self.item.weight
-        return F.cross_entropy(state[tgt_valid] @ table.T, tgt_items[tgt_valid])
+            table = table + self.item.weight[: len(all_codes)]
+        return table
+
+    def code_vectors(self, codes: Tensor) -> Tensor:
+        """Sum of each tuple's code-token embeddings: codes int64 [..., L] -> [..., d]."""
+        return self.tok(codes + self.offsets).sum(-2)
+
+    def item_log_probs(self, mem: Tensor, mem_pos: Tensor, all_codes: Tensor) -> Tensor:
+        """log p(item | history) [B, n_items] from the auxiliary item head (cfg.item_loss > 0):
+        the encoder state after the most recent history item against every item's vector."""
+        if self.cfg.item_loss <= 0:
+            raise ValueError("item scores need a model trained with item_loss > 0")
+        last = torch.where(mem_pos == PAD_POS, -2, mem_pos).argmax(1)  # [B] newest item's slot
+        state = mem[torch.arange(len(mem), device=mem.device), last]  # [B, d]
+        return torch.log_softmax(state @ self.item_table(all_codes).T, dim=-1)
 
 
 def flops_per_target(cfg: ModelConfig) -> int:

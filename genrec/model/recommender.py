@@ -6,8 +6,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from genrec.decode import BeamResult, ConstraintIndex, beam_search
+from genrec.decode.select import stable_topk
 from genrec.model.batches import pad_histories
 from genrec.model.incremental import CachedStep
 from genrec.model.model import GenerativeRecommender
@@ -15,12 +17,22 @@ from genrec.semantic_ids import SemanticIndex
 
 
 class Recommender:
-    def __init__(self, model: GenerativeRecommender, index: SemanticIndex, beam: int = 20) -> None:
+    """item_weight > 0 (models trained with item_loss): the beam's `beam` items are re-ranked
+    by log p_beam(tuple) + item_weight * log p_item(item | history), the auxiliary item head's
+    softmax over the catalogue. Candidates still come from the trie, so every item is valid."""
+
+    def __init__(self, model: GenerativeRecommender, index: SemanticIndex, beam: int = 20,
+                 item_weight: float = 0.0) -> None:
         self.model = model.eval()
         self.index = index
         self.codes = torch.from_numpy(index.codes)
         self.constraint = ConstraintIndex.build(index.codes, index.level_sizes)
         self.beam = beam
+        if item_weight < 0:
+            raise ValueError(f"item_weight must be >= 0, got {item_weight}")
+        if item_weight and model.cfg.item_loss <= 0:
+            raise ValueError("item_weight > 0 needs a model trained with item_loss > 0")
+        self.item_weight = item_weight
         self.invalid: list[float] = []  # invalid_rate per call (unconstrained mode)
 
     @torch.no_grad()
@@ -41,13 +53,26 @@ class Recommender:
 
         step = CachedStep(self.model, mem, mem_pos)  # == decode + level_logits, cached
 
-        result = beam_search(step, len(histories), self.constraint, beam=max(self.beam, k), k=k,
-                             exclude=exclude, constrained=constrained, device=dev)
+        width = max(self.beam, k)
+        result = beam_search(step, len(histories), self.constraint, beam=width,
+                             k=width if self.item_weight else k, exclude=exclude,
+                             constrained=constrained, device=dev)
+        if self.item_weight:
+            item_logp = self.model.item_log_probs(mem, mem_pos, self.codes.to(dev))
+            result = rerank(result, item_logp, self.item_weight, k)
         if dev.type != "cpu":
             result = type(result)(**{name: v.cpu() if isinstance(v, torch.Tensor) else v
                                      for name, v in vars(result).items()})
         self.invalid.append(result.invalid_rate)
         return result
+
+    @torch.no_grad()
+    def item_log_probs(self, histories: list[np.ndarray]) -> Tensor:
+        """The item head's log p(item | history) over the whole catalogue [B, N], on CPU."""
+        dev = next(self.model.parameters()).device
+        items = pad_histories(histories, self.model.cfg.max_items)
+        mem, mem_pos = self.model.encode(items.to(dev), self.codes[items.clamp(min=0)].to(dev))
+        return self.model.item_log_probs(mem, mem_pos, self.codes.to(dev)).cpu()
 
     def recommend_fn(self, exclude_history: bool = True, constrained: bool = True):
         """Adapter for genrec.evaluate.evaluate: (histories, users, k) -> items [B, k]."""
@@ -57,3 +82,15 @@ class Recommender:
             return self.recommend(histories, k, users, excl, constrained).items.numpy()
 
         return fn
+
+
+def rerank(result: BeamResult, item_logp: Tensor, weight: float, k: int) -> BeamResult:
+    """Top-k of the beam's items by score + weight * item_logp[user, item] (item_logp
+    [B, n_items]); padding (item -1, score -inf) stays last."""
+    extra = item_logp.gather(1, result.items.clamp(min=0)).to(result.scores.dtype)
+    score = torch.where(result.items >= 0, result.scores + weight * extra, float("-inf"))
+    order = stable_topk(score, k)  # [B, k]; ties keep the beam's order
+    return BeamResult(items=result.items.gather(1, order), scores=score.gather(1, order),
+                      tuples=result.tuples.gather(1, order[..., None].expand(
+                          -1, -1, result.tuples.shape[-1])),
+                      invalid_rate=result.invalid_rate, excluded=result.excluded.gather(1, order))
