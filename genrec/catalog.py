@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from genrec.coldstart import fresh_scores, load_content, neighbour_rows, unit
+from genrec.coldstart import fresh_scores, load_content, merge_fresh, neighbour_rows, unit
 from genrec.errors import GenrecError
 from genrec.explain import LabelMaker, Labels, codes_fingerprint, labels_for
 from genrec.io import read_json
@@ -112,9 +112,10 @@ class Snapshot:
                   ) -> list[list[tuple[int, float]]]:
         """Top-k (row, score) per history of rows, best first; fewer when fewer items are left.
 
-        fresh > 0: the last `fresh` slots go to added items ranked by genrec.coldstart (item
-        head + content), the first k - fresh to the beam's trained items; needs a model with
-        an item head and an index with content vectors."""
+        fresh > 0: up to `fresh` of the last slots go to added items ranked by genrec.coldstart
+        (item head + content; see merge_fresh for when they displace a trained item), the
+        others to the beam's trained items; needs a model with an item head and an index with
+        content vectors."""
         if self.rec is None:
             raise GenrecError("this catalogue was opened without a model")
         hists = [np.asarray(h, dtype=np.int64) for h in histories]
@@ -124,18 +125,20 @@ class Snapshot:
             return _pairs(res.items.tolist(), res.scores.tolist())
         if not 0 < fresh <= k:
             raise ValueError(f"fresh must be in [0, k={k}], got {fresh}")
-        res = self.rec.recommend(hists, self.rec.beam, exclude=exclude)
-        warm = [[(i, s) for i, s in row if i < self.n_trained][: k - fresh]
-                for row in _pairs(res.items.tolist(), res.scores.tolist())]
-        return [w + f for w, f in zip(warm, self._fresh(hists, new, fresh, exclude), strict=True)]
-
-    def _fresh(self, hists: list[np.ndarray], new: np.ndarray, n: int,
-               exclude: Sequence[Sequence[int]] | None) -> list[list[tuple[int, float]]]:
-        """The n best added items per history by genrec.coldstart.fresh_scores."""
         if self.content is None or self.rec.model.cfg.item_loss <= 0:
             raise GenrecError("fresh slots need an index with content vectors and a model "
                               "trained with item_loss > 0")
-        head = self.rec.item_log_probs(hists)
+        res = self.rec.recommend(hists, max(self.rec.beam, k), exclude=exclude)
+        warm = [[(i, s) for i, s in row if i < self.n_trained]
+                for row in _pairs(res.items.tolist(), res.scores.tolist())]
+        head = self.rec.item_log_probs(hists)  # [B, N]
+        picks = self._fresh(head, hists, new, fresh, exclude)
+        return [merge_fresh(w, p, head[b], k)
+                for b, (w, p) in enumerate(zip(warm, picks, strict=True))]
+
+    def _fresh(self, head: torch.Tensor, hists: list[np.ndarray], new: np.ndarray, n: int,
+               exclude: Sequence[Sequence[int]] | None) -> list[list[tuple[int, float]]]:
+        """The n best added items per history by genrec.coldstart.fresh_scores."""
         score = fresh_scores(head, self.content, hists, new)  # [B, M]
         for b, ex in enumerate(exclude or []):
             score[b, torch.from_numpy(np.isin(new, ex))] = float("-inf")

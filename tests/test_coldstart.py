@@ -54,6 +54,7 @@ def test_fresh_slots_rank_added_items_by_content_and_head(catalog, monkeypatch):
     hist = np.array([5, 60, 10])  # newest last: item 10
     catalog.add(_twins(catalog, [10, 200, 777, 1234]))
     snap = catalog.snapshot
+    monkeypatch.setattr(coldstart, "FRESH_MARGIN", float("inf"))  # picks always take a slot
     monkeypatch.setattr(coldstart, "HEAD_SHARE", 0.0)  # content alone: slow reference below
     lists = snap.recommend([hist], 10, [hist.tolist()], fresh=2)[0]
     rows = [r for r, _ in lists]
@@ -78,9 +79,24 @@ def test_fresh_slots_skip_excluded_and_retired_items(catalog):
     lists = snap.recommend([np.array([10, first])], 10, [[10, first]], fresh=3)[0]
     rows = [r for r, _ in lists]
     assert first not in rows and snap.row_of["new1"] not in rows
-    assert len(rows) == 7  # 7 beam items; no added item left for the 3 fresh slots
+    assert len(rows) == 10 and all(r < snap.n_trained for r in rows)  # no added item left
     with pytest.raises(ValueError, match="fresh"):
         snap.recommend([np.array([10])], 10, None, fresh=11)
+
+
+def test_fresh_picks_displace_trained_items_only_within_the_margin(monkeypatch):
+    monkeypatch.setattr(coldstart, "FRESH_MARGIN", 1.0)
+    head = torch.tensor([-1.0, -2.0, -3.0, -4.0, -2.5, -9.0])  # log p of rows 0..5
+    warm = [(0, 0.0), (1, -1.0), (2, -2.0), (3, -3.0)]
+    picks = [(4, 5.0), (5, 4.0)]
+    # row 4 (-2.5) is within 1 nat of row 3 (-4.0): it displaces it; row 5 (-9.0) is not
+    # within 1 nat of row 2 (-3.0): it stops there
+    assert coldstart.merge_fresh(warm, picks, head, 4) == [(0, 0.0), (1, -1.0), (2, -2.0),
+                                                          (4, 5.0)]
+    # room left in a short list: picks join without displacing anything
+    assert coldstart.merge_fresh(warm[:2], picks, head, 4) == warm[:2] + picks
+    monkeypatch.setattr(coldstart, "FRESH_MARGIN", float("-inf"))
+    assert coldstart.merge_fresh(warm, picks, head, 4) == warm
 
 
 def test_a_restart_restores_the_same_new_item_vectors(catalog):
