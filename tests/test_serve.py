@@ -51,6 +51,8 @@ BAD_RECOMMEND = [
     ({"history": ["1"], "kk": 3}, "kk", "Extra inputs are not permitted"),
     ({"history": [1]}, "history[0]", "valid string"),
     ({"history": ["a/b"]}, "history[0]", "pattern"),
+    ({"history": ["1"], "fresh": -1}, "fresh", "greater than or equal to 0"),
+    ({"history": ["1"], "k": 2, "fresh": 3}, "fresh", "3 slots asked for a list of k=2"),
 ]
 
 
@@ -114,6 +116,23 @@ def test_add_recommend_delete_round_trip(run):
         assert gone.status_code == 410 and "was removed" in gone.json()["detail"]
         assert c.delete("/items/new-1").status_code == 404
         assert c.get("/items/nope").status_code == 404
+
+
+def test_fresh_slots_show_added_items_or_say_why_not(run, head_run, tmp_path):
+    twin = {"id": "new-1", "title": "OPI Nail Lacquer, Bubble Bath", "brand": "OPI"}
+    with TestClient(create_app(run, warm=False)) as c:  # no item head: cannot rank new items
+        assert c.post("/items", json={"items": [twin]}).status_code == 201
+        r = c.post("/recommend", json={"history": ["1"], "k": 5, "fresh": 1})
+        assert r.status_code == 422 and r.json()["field"] == "fresh", r.text
+        assert "item_loss" in r.json()["detail"]
+    shutil.copytree(head_run, tmp_path / "head")
+    with TestClient(create_app(tmp_path / "head", warm=False)) as c:
+        assert c.post("/items", json={"items": [twin]}).status_code == 201
+        ids = [it["id"] for it in c.post("/recommend", json={"history": ["1", "2"], "k": 5,
+                                                             "fresh": 1}).json()["items"]]
+        plain = [it["id"] for it in c.post("/recommend", json={"history": ["1", "2"], "k": 5}
+                                           ).json()["items"]]
+        assert len(ids) == 5 and ids[-1] == "new-1" and ids[:4] == plain[:4]
 
 
 def test_bad_new_items_are_4xx_naming_the_field(client):

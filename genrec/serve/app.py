@@ -24,6 +24,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from genrec.catalog import Catalog, ItemConflict, UnknownItem
+from genrec.errors import GenrecError
 from genrec.semantic_ids.assign import CodingError
 from genrec.serve.batcher import MicroBatcher, Query
 from genrec.serve.schemas import (
@@ -94,9 +95,12 @@ def _routes(app: FastAPI, catalog: Catalog, batcher: MicroBatcher) -> None:
     async def recommend(req: RecommendRequest) -> dict[str, Any]:
         """Top-k next items for a history (excluding the history unless `exclude` is given)."""
         try:
-            return await batcher.submit(Query(req.history, req.k, req.exclude, req.explain))
+            return await batcher.submit(Query(req.history, req.k, req.exclude, req.explain,
+                                              req.fresh))
         except UnknownItem as err:
             raise ApiError(422, str(err), err.field) from None
+        except GenrecError as err:  # fresh slots on a run that cannot rank new items
+            raise ApiError(422, f"fresh: {err}", "fresh") from None
 
     async def add_items(req: AddItemsRequest) -> dict[str, Any]:
         """Add new items (coded with the frozen quantizer); recommendable at once."""

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from genrec.catalog import Snapshot, UnknownItem
+from genrec.errors import GenrecError
 
 log = logging.getLogger("genrec.serve")
 GAP = 0.002  # seconds without a new request that end a batch early
@@ -30,6 +31,7 @@ class Query:
     k: int = 10
     exclude: list[str] | None = None  # None: the history
     explain: bool = False
+    fresh: int = 0  # slots for added items (Snapshot.recommend)
 
 
 @dataclass
@@ -52,12 +54,20 @@ def answer_batch(snap: Snapshot, queries: list[Query]) -> list[dict[str, Any] | 
             ready.append(_resolve(snap, q, i))
         except UnknownItem as err:
             out[i] = err
-    groups: dict[int, list[_Ready]] = {}
-    for r in ready:  # a k above the beam widens the beam: decode those apart
-        groups.setdefault(max(snap.rec.beam, queries[r.index].k), []).append(r)
-    for members in groups.values():
+    groups: dict[tuple[int, int, int], list[_Ready]] = {}
+    for r in ready:  # a k above the beam widens the beam; fresh slots change the lists
+        q = queries[r.index]
+        key = (max(snap.rec.beam, q.k), q.fresh, q.k if q.fresh else 0)
+        groups.setdefault(key, []).append(r)
+    for (_, fresh, _), members in groups.items():
         k = max(queries[r.index].k for r in members)
-        lists = snap.recommend([r.rows for r in members], k, [r.exclude for r in members])
+        try:
+            lists = snap.recommend([r.rows for r in members], k, [r.exclude for r in members],
+                                   fresh=fresh)
+        except GenrecError as err:  # e.g. fresh slots on a run without an item head
+            for r in members:
+                out[r.index] = err
+            continue
         for r, found in zip(members, lists, strict=True):
             out[r.index] = _body(snap, queries[r.index], r, found)
     return out  # type: ignore[return-value]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
+from pydantic import (BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo,
+                      create_model, field_validator)
 
 K_MAX = 100  # longest list one request may ask for
 MAX_HISTORY = 1000  # ids per history / exclude list (the model reads the last `window`)
@@ -37,11 +38,24 @@ class RecommendRequest(Strict):
         None, max_length=MAX_HISTORY,
         description="Ids never to recommend; default: the whole history.")
     explain: bool = Field(False, description="Add each item's semantic-ID path.")
+    fresh: int = Field(0, ge=0, le=K_MAX, description=(
+        "Up to this many of the k slots may go to items added after training, ranked by the "
+        "item head and their text (cold start); 0: the beam's ranking alone. At most k."))
+
+    @field_validator("fresh")
+    @classmethod
+    def _fresh_within_k(cls, fresh: int, info: ValidationInfo) -> int:
+        k = info.data.get("k")
+        if k is not None and fresh > k:
+            raise ValueError(f"{fresh} slots asked for a list of k={k}")
+        return fresh
 
 
 class RecommendedItem(BaseModel):
     id: str
-    score: float = Field(description="Joint log-probability of the item's semantic ID.")
+    score: float = Field(description="Joint log-probability of the item's semantic ID (plus "
+                         "the item head's, when the run re-ranks); a fresh slot's item has "
+                         "its cold-start score instead.")
     title: str
     path: str | None = Field(None, description="Readable semantic-ID path (explain=true).")
 
