@@ -61,6 +61,9 @@ def main() -> None:
                     _save(results)
     if not args.skip_ablation:
         for method, balance in ABLATION:
+            name = method + ("+balance" if balance else "")
+            if args.ablation_ids and name not in args.ablation_ids.split(","):
+                continue
             row = _ablation(method, balance, args)
             if row is not None:
                 key = f"ablation/{method}{'+balance' if balance else ''}"
@@ -79,6 +82,8 @@ def _parse() -> argparse.Namespace:
     ap.add_argument("--ablation-only", action="store_true")
     ap.add_argument("--collect-only", action="store_true",
                     help="only gather jobs that have finished; run nothing")
+    ap.add_argument("--ablation-ids", default="",
+                    help="only these ablation rows, e.g. rqvae,rqvae+balance (default: all)")
     ap.add_argument("--ablation-minutes", type=float, default=12.0,
                     help="training budget of each ablation run (the full run uses 48)")
     return ap.parse_args()
