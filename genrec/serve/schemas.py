@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import (BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo,
-                      create_model, field_validator)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    create_model,
+    field_validator,
+)
 
 K_MAX = 100  # longest list one request may ask for
 MAX_HISTORY = 1000  # ids per history / exclude list (the model reads the last `window`)
