@@ -59,8 +59,8 @@ def _grid(run: str, beam: int, hists: list[np.ndarray], weights: list[float]
     out: dict[float, list[np.ndarray]] = {w: [] for w in weights}
     for lo in progress(range(0, len(hists), 256), desc=f"beam {beam}"):
         batch = hists[lo : lo + 256]
-        res = rec.recommend(batch, beam, exclude=[h.tolist() for h in batch])
-        logp = rec.item_log_probs(batch)
+        res, logp = rec.recommend_with_item_log_probs(batch, beam,
+                                                      exclude=[h.tolist() for h in batch])
         for w in weights:
             out[w].append(rerank(res, logp, w, 10).items.numpy())
     return {w: np.concatenate(v) for w, v in out.items()}

@@ -128,10 +128,10 @@ class Snapshot:
         if self.content is None or self.rec.model.cfg.item_loss <= 0:
             raise GenrecError("fresh slots need an index with content vectors and a model "
                               "trained with item_loss > 0")
-        res = self.rec.recommend(hists, max(self.rec.beam, k), exclude=exclude)
+        res, head = self.rec.recommend_with_item_log_probs(hists, max(self.rec.beam, k),
+                                                           exclude=exclude)  # head [B, N]
         warm = [[(i, s) for i, s in row if i < self.n_trained]
                 for row in _pairs(res.items.tolist(), res.scores.tolist())]
-        head = self.rec.item_log_probs(hists)  # [B, N]
         picks = self._fresh(head, hists, new, fresh, exclude)
         return [merge_fresh(w, p, head[b], k)
                 for b, (w, p) in enumerate(zip(warm, picks, strict=True))]
@@ -164,8 +164,8 @@ class Catalog:
         self.run_dir = Path(run_dir)
         self.index = SemanticIndex.load(self.run_dir / "index")
         self.fingerprint = codes_fingerprint(self.index.codes)
-        self.beam = beam or run_eval_config(self.run_dir).beam
-        self.item_weight = run_eval_config(self.run_dir).item_weight
+        eval_cfg = run_eval_config(self.run_dir)
+        self.beam, self.item_weight = beam or eval_cfg.beam, eval_cfg.item_weight
         self.persist = persist
         self._lock = threading.Lock()  # one writer at a time; readers never wait
         self._coder_lock = threading.Lock()

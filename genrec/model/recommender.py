@@ -35,7 +35,6 @@ class Recommender:
         self.item_weight = item_weight
         self.invalid: list[float] = []  # invalid_rate per call (unconstrained mode)
 
-    @torch.no_grad()
     def recommend(
         self,
         histories: list[np.ndarray],
@@ -45,6 +44,21 @@ class Recommender:
         constrained: bool = True,
     ) -> BeamResult:
         """Beam search for each history; `exclude` per user (e.g. the history itself)."""
+        return self.recommend_with_item_log_probs(histories, k, users, exclude, constrained,
+                                                  want_item=False)[0]
+
+    @torch.no_grad()
+    def recommend_with_item_log_probs(
+        self,
+        histories: list[np.ndarray],
+        k: int = 10,
+        users: np.ndarray | None = None,
+        exclude: Sequence[Sequence[int]] | None = None,
+        constrained: bool = True,
+        want_item: bool = True,
+    ) -> tuple[BeamResult, Tensor | None]:
+        """recommend() and, from the same encoding, the item head's log p(item | history)
+        [B, N] on CPU (None unless wanted or used for re-ranking)."""
         dev = next(self.model.parameters()).device  # a model trained on GPU ranks there
         items = pad_histories(histories, self.model.cfg.max_items)
         codes = self.codes[items.clamp(min=0)].to(dev)
@@ -57,14 +71,17 @@ class Recommender:
         result = beam_search(step, len(histories), self.constraint, beam=width,
                              k=width if self.item_weight else k, exclude=exclude,
                              constrained=constrained, device=dev)
-        if self.item_weight:
+        item_logp = None
+        if self.item_weight or want_item:
             item_logp = self.model.item_log_probs(mem, mem_pos, self.codes.to(dev))
+        if self.item_weight:
             result = rerank(result, item_logp, self.item_weight, k)
         if dev.type != "cpu":
             result = type(result)(**{name: v.cpu() if isinstance(v, torch.Tensor) else v
                                      for name, v in vars(result).items()})
+            item_logp = item_logp.cpu() if item_logp is not None else None
         self.invalid.append(result.invalid_rate)
-        return result
+        return result, item_logp
 
     @torch.no_grad()
     def item_log_probs(self, histories: list[np.ndarray]) -> Tensor:
