@@ -248,7 +248,7 @@ class Catalog:
         snap = Snapshot(0, 0, list(self.index.item_ids), base,
                         {i: r for r, i in enumerate(self.index.item_ids)}, codes,
                         np.ones(len(codes), dtype=bool), len(codes), None, labels,
-                        load_content(self.run_dir / "index"))
+                        load_content(self.run_dir / "index", len(codes)))
         added = self._store.added() if self._store is not None else []
         retired = self._store.retired() if self._store is not None else set()
         if [r.row for r in added] != list(range(len(codes), len(codes) + len(added))):

@@ -29,7 +29,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from genrec.io import write_npy
+from genrec.errors import DataError
+from genrec.io import read_npy, write_npy
 
 CONTENT_FILE = "content.npy"  # float16 [n_items, d] unit text vectors, beside the index
 NEIGHBOURS = 5  # trained items whose mean vector a new item takes
@@ -44,10 +45,19 @@ def save_content(index_dir: str | Path, vectors: np.ndarray) -> None:
     write_npy(Path(index_dir) / CONTENT_FILE, unit(np.asarray(vectors)).astype(np.float16))
 
 
-def load_content(index_dir: str | Path) -> np.ndarray | None:
+def load_content(index_dir: str | Path, n_items: int | None = None) -> np.ndarray | None:
     """float32 [n_items, d] unit vectors, or None for an index saved without them."""
     path = Path(index_dir) / CONTENT_FILE
-    return np.load(path).astype(np.float32) if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        vecs = read_npy(path)
+    except (ValueError, OSError, EOFError) as e:  # truncated or not an .npy file
+        raise DataError(f"unreadable content vectors ({e})", path=path) from e
+    if vecs.ndim != 2 or (n_items is not None and len(vecs) != n_items):
+        raise DataError(f"content vectors have shape {vecs.shape}, want one row per item "
+                        f"({n_items} items)", path=path)
+    return vecs.astype(np.float32)
 
 
 def unit(vectors: np.ndarray) -> np.ndarray:

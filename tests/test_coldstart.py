@@ -106,3 +106,17 @@ def test_a_restart_restores_the_same_new_item_vectors(catalog):
     after = Catalog(catalog.run_dir, persist=False).snapshot
     np.testing.assert_allclose(after.content, before.content, atol=1e-6)
     torch.testing.assert_close(after.rec.model.item.weight, before.rec.model.item.weight)
+
+
+def test_corrupt_or_mismatched_content_vectors_name_the_file(head_run, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(head_run, out)
+    path = out / "index" / coldstart.CONTENT_FILE
+    good = np.load(path)
+    path.write_bytes(path.read_bytes()[:100])  # a truncated write
+    with pytest.raises(ValueError, match=r"content\.npy.*unreadable|unreadable.*content\.npy"):
+        Catalog(out)
+    np.save(path, good[:-1])  # one row short of the catalogue
+    with pytest.raises(ValueError, match=rf"content\.npy.*{len(good)} items|"
+                                         rf"{len(good)} items.*content\.npy"):
+        Catalog(out)
