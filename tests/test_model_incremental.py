@@ -21,10 +21,12 @@ def _model(**kw) -> GenerativeRecommender:
     return GenerativeRecommender(cfg).eval()
 
 
-def _memory(model: GenerativeRecommender, users: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _memory(model: GenerativeRecommender, users: bool, padded: bool = True
+            ) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(1)
     items = torch.randint(0, 50, (3, 6), generator=g)
-    items[1, 4:] = -1  # a padded history
+    if padded:
+        items[1, 4:] = -1  # a padded history (else nothing is masked: the unmasked kernels)
     codes = torch.stack([torch.randint(0, s, (3, 6), generator=g) for s in SIZES], dim=-1)
     return model.encode(items, codes, torch.arange(3) if users else None)
 
@@ -37,13 +39,17 @@ def _full_step(model: GenerativeRecommender, mem: torch.Tensor, pos: torch.Tenso
     return step
 
 
-@pytest.mark.parametrize("kw", [{}, {"token_inputs": True, "causal": False, "user_buckets": 7,
-                                     "n_heads": 3, "head_dim": 8}])
-def test_cached_logits_equal_full_decode_on_random_beam_paths(kw):
+TIGER_LIKE = {"token_inputs": True, "causal": False, "user_buckets": 7, "n_heads": 3,
+              "head_dim": 8}
+
+
+@pytest.mark.parametrize("padded", [True, False])
+@pytest.mark.parametrize("kw", [{}, TIGER_LIKE])
+def test_cached_logits_equal_full_decode_on_random_beam_paths(kw, padded):
     """Beams reshuffle (repeated parents, duplicate prefixes) between levels."""
     model = _model(**kw)
     with torch.no_grad():
-        mem, pos = _memory(model, users="user_buckets" in kw)
+        mem, pos = _memory(model, users="user_buckets" in kw, padded=padded)
         cached, full = CachedStep(model, mem, pos), _full_step(model, mem, pos)
         g = torch.Generator().manual_seed(2)
         prefix = torch.zeros(3, 1, 0, dtype=torch.long)
@@ -83,3 +89,21 @@ def test_calls_out_of_order_are_refused():
         step(torch.zeros(3, 2, 1, dtype=torch.long), 1)  # both beams chose token 0
         with pytest.raises(ValueError, match="extends none"):
             step(torch.full((3, 2, 2), 5, dtype=torch.long), 2)
+
+
+@pytest.mark.parametrize("kw", [{}, TIGER_LIKE])
+def test_unpadded_encoding_equals_the_same_history_padded_in_a_batch(kw):
+    """Alone, a full history takes the unmasked attention kernel; beside a longer history it
+    is padded and masked. Its memory must not change."""
+    model = _model(**kw)
+    g = torch.Generator().manual_seed(4)
+    items = torch.randint(0, 50, (2, 6), generator=g)
+    items[0, 4:] = -1
+    codes = torch.stack([torch.randint(0, s, (2, 6), generator=g) for s in SIZES], dim=-1)
+    users = torch.arange(2) if "user_buckets" in kw else None
+    with torch.no_grad():
+        batch, pos = model.encode(items, codes, users)
+        alone, _ = model.encode(items[:1, :4], codes[:1, :4], users[:1] if users is not None
+                                else None)
+    keep = pos[0] != PAD_POS
+    torch.testing.assert_close(alone[0], batch[0][keep], rtol=1e-5, atol=1e-5)

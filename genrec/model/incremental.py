@@ -36,10 +36,18 @@ class CachedStep:
         self.model = model  # inference: no dropout is applied, whatever model.training says
         if tgt_pos is None:
             tgt_pos = torch.full((mem.shape[0],), PAD_POS - 1, device=mem.device)
-        self.cross_mask = (mem_pos <= tgt_pos[:, None])[:, None, None, :]  # [B, 1, 1, M]
+        mask = (mem_pos <= tgt_pos[:, None])[:, None, None, :]  # [B, 1, 1, M]
+        # No padding to hide: attention without a mask takes a faster kernel (same result).
+        self.cross_mask: Tensor | None = None if bool(mask.all()) else mask
         with torch.no_grad():  # [B, h, M, hd] x2 per layer
             self.cross_kv = [_heads_kv(blk.cross, mem) for blk in model.decoder]
-        self.self_kv: list[Tensor] = []  # per layer: keys and values [B * W, t, 2, h, hd]
+            # q and kv of the newest token in one matmul: [3 * h * hd, d] per layer
+            self.qkv = [torch.cat([blk.attn.q.weight, blk.attn.kv.weight]) for blk in model.decoder]
+        # Self-attention keys/values stay where they were computed, one tensor per level and
+        # layer: kv[l][i] [rows_l, 2, h, hd]. A beam reads its ancestors' rows through anc[l]
+        # (int64 [B * W], its ancestor's row at level l), so re-ranked beams move no cache.
+        self.kv: list[list[Tensor]] = []
+        self.anc: list[Tensor] = []
         self.prev: Tensor | None = None  # prefixes of the previous step [B, W_old, l - 1]
 
     @torch.no_grad()
@@ -49,21 +57,24 @@ class CachedStep:
         if n_prev != level:
             raise ValueError(f"prefix has {n_prev} tokens at level {level}")
         if level == 0:
-            self.self_kv = []
+            self.kv, self.anc = [], []
             x = m.bos.expand(b, w, -1)
         else:
-            self._reorder(prefix)
+            parent = self._parents(prefix)
+            self.anc = [a[parent] for a in self.anc] + [parent]
             x = m.tok(prefix[:, :, -1] + m.offsets[level - 1])
         x = x + m.level.weight[level]  # [B, W, d]: the newest slot of every beam
         new_kv = []
         for i, blk in enumerate(m.decoder):
-            x, kv = self._block(blk, x, self.self_kv[i] if level else None, i)
+            x, kv = self._block(blk, x, i)
             new_kv.append(kv)
-        self.self_kv, self.prev = new_kv, prefix
+        self.kv.append(new_kv)
+        self.prev = prefix
         return m.level_logits(m.ln_dec(x), level)
 
-    def _reorder(self, prefix: Tensor) -> None:
-        """Each beam takes the cache of its parent (the old beam whose prefix it extends)."""
+    def _parents(self, prefix: Tensor) -> Tensor:
+        """int64 [B * W]: each beam's parent (the old beam whose prefix it extends), as a row
+        of the previous level's cache."""
         old = self.prev
         if old is None or old.shape[2] != prefix.shape[2] - 1:
             raise ValueError("CachedStep called out of order: levels must go 0, 1, 2, ...")
@@ -72,21 +83,22 @@ class CachedStep:
             raise ValueError("a prefix extends none of the previous step's beams")
         parent = same.int().argmax(-1)  # [B, W]
         rows = torch.arange(prefix.shape[0], device=prefix.device)[:, None] * old.shape[1]
-        flat = (rows + parent).flatten()  # [B * W] row of each beam's parent in the cache
-        self.self_kv = [kv.index_select(0, flat) for kv in self.self_kv]
+        return (rows + parent).flatten()
 
-    def _block(self, blk: Block, x: Tensor, cache: Tensor | None, i: int) -> tuple[Tensor, Tensor]:
-        """One pre-LN decoder block on the newest tokens x [B, W, d]; returns x and the cache
-        extended by their keys and values."""
+    def _block(self, blk: Block, x: Tensor, i: int) -> tuple[Tensor, Tensor]:
+        """One pre-LN decoder block on the newest tokens x [B, W, d]; returns x and their
+        self-attention keys and values [B * W, 2, h, hd]."""
         b, w, _ = x.shape
         att = blk.attn
-        h = blk.ln1(x)
-        q = att.q(h).view(b * w, att.h, att.hd)
-        kv = att.kv(h).view(b * w, 1, 2, att.h, att.hd)
-        kv = kv if cache is None else torch.cat([cache, kv], dim=1)  # [B * W, t, 2, h, hd]
-        # One query per beam against t <= L keys: elementwise beats bmm's tiny matrices.
-        score = (q[:, None] * kv[:, :, 0]).sum(-1) / math.sqrt(att.hd)  # [B * W, t, h]
-        y = (score.softmax(1)[..., None] * kv[:, :, 1]).sum(1)  # [B * W, h, hd]
+        q, kv = F.linear(blk.ln1(x), self.qkv[i]).split([att.h * att.hd, 2 * att.h * att.hd], -1)
+        q = q.reshape(b * w, att.h, att.hd) / math.sqrt(att.hd)
+        kv = kv.reshape(b * w, 2, att.h, att.hd)
+        # One query per beam against its <= L ancestors' keys and its own: elementwise beats
+        # bmm's tiny matrices.
+        keys = [self.kv[lvl][i].index_select(0, rows) for lvl, rows in enumerate(self.anc)]
+        keys.append(kv)  # each [B * W, 2, h, hd]
+        score = torch.stack([(q * k[:, 0]).sum(-1) for k in keys], 1).softmax(1)  # [BW, t, h]
+        y = sum(score[:, t, :, None] * k[:, 1] for t, k in enumerate(keys))  # [B * W, h, hd]
         x = x + att.out(y.view(b, w, -1))
         cross = blk.cross
         cq = cross.q(blk.ln2(x)).view(b, w, cross.h, cross.hd).transpose(1, 2)  # [B, h, W, hd]

@@ -70,13 +70,15 @@ class Attention(nn.Module):
         self.out = nn.Linear(self.h * self.hd, cfg.d_model, bias=False)
         self.dropout = cfg.dropout
 
-    def forward(self, x: Tensor, mem: Tensor, mask: Tensor) -> Tensor:
-        """x [B, Q, d] attends to mem [B, K, d]; mask bool [B or 1, Q, K], True = may attend."""
+    def forward(self, x: Tensor, mem: Tensor, mask: Tensor | None) -> Tensor:
+        """x [B, Q, d] attends to mem [B, K, d]; mask bool [B or 1, Q, K], True = may attend
+        (None: every query sees every key)."""
         b, q_len, _ = x.shape
         q = self.q(x).view(b, q_len, self.h, self.hd).transpose(1, 2)
         k, v = self.kv(mem).view(b, mem.shape[1], 2, self.h, self.hd).permute(2, 0, 3, 1, 4)
         drop = self.dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None], dropout_p=drop)
+        mask = mask[:, None] if mask is not None else None
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)
         return self.out(y.transpose(1, 2).reshape(b, q_len, self.h * self.hd))
 
 
@@ -94,7 +96,7 @@ class Block(nn.Module):
         )
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: Tensor, self_mask: Tensor, mem: Tensor | None = None,
+    def forward(self, x: Tensor, self_mask: Tensor | None, mem: Tensor | None = None,
                 cross_mask: Tensor | None = None) -> Tensor:
         h = self.ln1(x)
         x = x + self.drop(self.attn(h, h, self_mask))
@@ -169,6 +171,8 @@ class GenerativeRecommender(nn.Module):
             visible = visible & (mem_pos[:, None, :] <= mem_pos[:, :, None])
         eye = torch.eye(x.shape[1], dtype=torch.bool, device=x.device)
         mask = visible | eye  # padding rows attend to themselves (never all-masked)
+        if bool(mask.all()):  # nothing hidden (full histories): the unmasked kernel is faster
+            mask = None
         for block in self.encoder:
             x = block(x, mask)
         return self.ln_enc(x)
