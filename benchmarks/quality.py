@@ -3,7 +3,7 @@ an ablation over ID schemes on Beauty, all in one harness (same split, history r
 
     python benchmarks/quality.py --data-dir ../shared/data                 # everything
     python benchmarks/quality.py --data-dir ../shared/data --only popularity,sasrec
-    python benchmarks/quality.py --data-dir ../shared/data --ablation-only --ablation-minutes 8
+    python benchmarks/quality.py --data-dir ../shared/data --ablation-only --ablation-epochs 6
 
 Each job runs in its own folder under --runs (default runs/quality) and is skipped when that
 folder already holds its metrics.json, so the table fills in across sessions and a killed job
@@ -86,6 +86,9 @@ def _parse() -> argparse.Namespace:
                     help="only these ablation rows, e.g. rqvae,rqvae+balance (default: all)")
     ap.add_argument("--ablation-minutes", type=float, default=12.0,
                     help="training budget of each ablation run (the full run uses 48)")
+    ap.add_argument("--ablation-epochs", type=int, default=0,
+                    help="train each ablation run for exactly this many epochs instead (no "
+                    "time guard), so rows don't depend on how busy the machine was")
     return ap.parse_args()
 
 
@@ -109,11 +112,24 @@ def _ablation(method: str, balance: bool, args: argparse.Namespace
     if not (out / "metrics.json").exists() and not args.collect_only:
         run = RunConfig.from_toml("configs/beauty.toml")
         run = replace(run, index=IndexConfig(method=method, balance=balance),
-                      train=replace(run.train, max_minutes=args.ablation_minutes))
+                      train=replace(run.train, **_ablation_budget(args)))
         run_pipeline(run, args.data_dir, out)
     row = _summarize(out)
-    return None if row is None else row | {"ids": method + (" + balance" if balance else ""),
-                                           "train_minutes_budget": args.ablation_minutes}
+    if row is None:
+        return None
+    train = read_json(out / "config.json")["train"]
+    budget = (f"{train['epochs']} epochs" if not train["max_minutes"]
+              else f"{train['max_minutes']:g} min")
+    return row | {"ids": method + (" + balance" if balance else ""), "budget": budget,
+                  "epochs_trained": read_json(out / "history.json")[-1]["epoch"]}
+
+
+def _ablation_budget(args: argparse.Namespace) -> dict[str, Any]:
+    """Fixed epochs (schedule by steps, validation at half-way and at the end) or minutes."""
+    if args.ablation_epochs:
+        e = args.ablation_epochs
+        return {"epochs": e, "max_minutes": 0.0, "eval_every": max(1, e // 2)}
+    return {"max_minutes": args.ablation_minutes}
 
 
 def _summarize(out: Path) -> dict[str, Any] | None:
@@ -162,12 +178,12 @@ def _tables(rows: dict[str, Any], published: list[dict[str, Any]]) -> str:
                 lines.append(f"| {short} | {p['model']} ({p['source']}) | "
                              + " | ".join(_fmt(p[k]) for k in ("recall@5", "ndcg@5", "recall@10",
                                                                "ndcg@10")) + " | – |")
-    abl = [("| ID scheme | Recall@10 | NDCG@10 | invalid | training budget | total time |"),
-           "|---|---|---|---|---|---|"]
+    abl = [("| ID scheme | Recall@10 | NDCG@10 | invalid | training budget | epochs trained "
+            "| total time |"), "|---|---|---|---|---|---|---|"]
     for key, r in rows.items():
         if key.startswith("ablation/"):
             abl.append(f"| {r['ids']} | {_fmt(r['recall@10'])} | {_fmt(r['ndcg@10'])} | "
-                       f"{r['invalid_rate']:.0%} | {r['train_minutes_budget']:g} min | "
+                       f"{r['invalid_rate']:.0%} | {r['budget']} | {r['epochs_trained']} | "
                        f"{r['minutes']} min |")
     return "\n".join(lines) + "\n\nAblation on Beauty (one row per ID scheme):\n\n" + "\n".join(abl)
 

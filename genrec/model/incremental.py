@@ -5,8 +5,9 @@ re-projects the history memory at every level. At inference neither is needed:
 
 - the cross-attention keys/values depend only on the user's memory, so they are projected once
   per user (not once per beam, not once per level) and every beam of a user queries them;
-- a token's self-attention key/value never changes once computed (causal decoder), so each
-  beam keeps them per layer and only its newest token goes through the layers.
+- a token's self-attention key/value never changes once computed (causal decoder), so they
+  stay in one table per level, which each beam reads through its ancestors' rows, and only its
+  newest token goes through the layers.
 
 beam_search only hands the step the prefixes, so a beam's parent is found by matching its
 prefix minus the last token against the previous step's prefixes (any match is exact: equal
