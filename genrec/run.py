@@ -186,9 +186,11 @@ def run_eval_config(out: str | Path) -> EvalConfig:
 
 
 def evaluate_run(out: str | Path, split: Split, cfg: EvalConfig, which: str = "test",
-                 constrained: bool = True, dist: DistEnv | None = None) -> dict[str, Any]:
+                 constrained: bool = True, dist: DistEnv | None = None,
+                 metrics_file: str | None = None) -> dict[str, Any]:
     """Item-level metrics of the run's best model on the test (or valid) split; with several
-    ranks the users are shared out and the results gathered (rank 0 writes the file)."""
+    ranks the users are shared out and the results gathered (rank 0 writes the file:
+    metrics_file inside the run, by default metrics.json or metrics_valid.json)."""
     dist = dist or DistEnv()
     rec = load_recommender(out, cfg.beam, cfg.item_weight)
     histories = split.test_history if which == "test" else split.valid_history
@@ -202,8 +204,8 @@ def evaluate_run(out: str | Path, split: Split, cfg: EvalConfig, which: str = "t
                 "item_weight": cfg.item_weight,
                 "constrained": constrained, "split": which}
     if dist.is_main:
-        write_json(Path(out) / ("metrics.json" if which == "test" else "metrics_valid.json"),
-                   metrics)
+        default = "metrics.json" if which == "test" else "metrics_valid.json"
+        write_json(Path(out) / (metrics_file or default), metrics)
     return metrics
 
 

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,17 @@ def test_bad_config_names_the_key(tmp_path, data_root):
     done = _cli("train", "--config", str(cfg), "--out", str(tmp_path / "r"), data_root=data_root,
                 check=False)
     assert done.returncode == 2 and "epochz" in done.stderr
+
+
+def test_evaluating_into_another_file_keeps_the_runs_metrics(tiny_run, data_root):
+    """Scoring a run another way (here: beam 5) must not overwrite its headline metrics.json."""
+    from genrec.run import RunConfig, evaluate_run, load_run_dataset
+
+    _, out, _ = tiny_run
+    before = (out / "metrics.json").read_text()
+    run = RunConfig.from_dict(json.loads((out / "config.json").read_text()))
+    got = evaluate_run(out, load_run_dataset(run, data_root).split(), replace(run.eval, beam=5),
+                       metrics_file="metrics_beam5.json")
+    assert (out / "metrics.json").read_text() == before
+    assert json.loads((out / "metrics_beam5.json").read_text()) == got
+    assert got["beam"] == 5 and got["n_users"] == 300
