@@ -190,7 +190,9 @@ def _tables(rows: dict[str, Any], published: list[dict[str, Any]]) -> str:
     abl = [("| ID scheme | Recall@10 | NDCG@10 | beam only: Recall@10 | NDCG@10 | invalid "
             "| training budget | epochs trained | total time |"),
            "|---|---|---|---|---|---|---|---|---|"]
-    for key, r in rows.items():
+    order = [f"ablation/{m}{'+balance' if bal else ''}" for m, bal in ABLATION]
+    for key, r in sorted(rows.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order
+                         else len(order)):
         if key.startswith("ablation/"):
             abl.append(f"| {r['ids']} | {_fmt(r['recall@10'])} | {_fmt(r['ndcg@10'])} | "
                        f"{_fmt(r.get('generative_recall@10'))} | "
