@@ -163,12 +163,16 @@ def evaluate(
         help="Weight of the item head when re-ranking the beam [the run's].")] = None,
     exclude_history: Annotated[bool, typer.Option(help="Drop history items.")] = True,
     constrained: Annotated[bool, typer.Option(help="Trie-constrained beam search.")] = True,
+    metrics_file: Annotated[str | None, typer.Option(
+        help="File name inside RUN [metrics.json; metrics_valid.json for --split valid].")
+    ] = None,
     quiet: Quiet = False,
     distributed: Distributed = False,
     nproc_per_node: Nproc = 0,
 ) -> None:
-    """Item-level Recall/NDCG@5,10 of a run's model; writes RUN/metrics.json. Under torchrun
-    the users are shared out across the processes."""
+    """Item-level Recall/NDCG@5,10 of a run's model; writes RUN/metrics.json (or
+    --metrics-file, which keeps the run's own metrics). Under torchrun the users are shared
+    out across the processes."""
     from genrec.model.distributed import shutdown
     from genrec.run import EvalConfig, RunConfig, evaluate_run, load_run_dataset
 
@@ -181,7 +185,8 @@ def evaluate(
                     exclude_history=exclude_history,
                     item_weight=cfg.eval.item_weight if item_weight is None else item_weight)
     try:
-        metrics = evaluate_run(run, ds.split(), ev, split, constrained, dist=env)
+        metrics = evaluate_run(run, ds.split(), ev, split, constrained, dist=env,
+                               metrics_file=metrics_file)
     finally:
         shutdown()
     if env.is_main:

@@ -126,6 +126,15 @@ def test_bad_config_names_the_key(tmp_path, data_root):
     assert done.returncode == 2 and "epochz" in done.stderr
 
 
+def test_evaluate_cli_can_write_another_file(tiny_run, data_root):
+    _, out, _ = tiny_run
+    before = (out / "metrics.json").read_text()
+    done = _cli("evaluate", "--run", str(out), "--item-weight", "0", "--metrics-file",
+                "metrics_w0.json", data_root=data_root)
+    assert (out / "metrics.json").read_text() == before
+    assert json.loads((out / "metrics_w0.json").read_text()) == json.loads(done.stdout)
+
+
 def test_evaluating_into_another_file_keeps_the_runs_metrics(tiny_run, data_root):
     """Scoring a run another way (here: beam 5) must not overwrite its headline metrics.json."""
     from genrec.run import RunConfig, evaluate_run, load_run_dataset
