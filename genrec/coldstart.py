@@ -45,7 +45,7 @@ def save_content(index_dir: str | Path, vectors: np.ndarray) -> None:
     write_npy(Path(index_dir) / CONTENT_FILE, unit(np.asarray(vectors)).astype(np.float16))
 
 
-def load_content(index_dir: str | Path, n_items: int | None = None) -> np.ndarray | None:
+def load_content(index_dir: str | Path, n_items: int) -> np.ndarray | None:
     """float32 [n_items, d] unit vectors, or None for an index saved without them."""
     path = Path(index_dir) / CONTENT_FILE
     if not path.exists():
@@ -54,7 +54,7 @@ def load_content(index_dir: str | Path, n_items: int | None = None) -> np.ndarra
         vecs = read_npy(path)
     except (ValueError, OSError, EOFError) as e:  # truncated or not an .npy file
         raise DataError(f"unreadable content vectors ({e})", path=path) from e
-    if vecs.ndim != 2 or (n_items is not None and len(vecs) != n_items):
+    if vecs.ndim != 2 or len(vecs) != n_items:
         raise DataError(f"content vectors have shape {vecs.shape}, want one row per item "
                         f"({n_items} items)", path=path)
     return vecs.astype(np.float32)

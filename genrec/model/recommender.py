@@ -59,12 +59,8 @@ class Recommender:
     ) -> tuple[BeamResult, Tensor | None]:
         """recommend() and, from the same encoding, the item head's log p(item | history)
         [B, N] on CPU (None unless wanted or used for re-ranking)."""
-        dev = next(self.model.parameters()).device  # a model trained on GPU ranks there
-        items = pad_histories(histories, self.model.cfg.max_items)
-        codes = self.codes[items.clamp(min=0)].to(dev)
-        user_t = torch.from_numpy(np.asarray(users)).to(dev) if users is not None else None
-        mem, mem_pos = self.model.encode(items.to(dev), codes, user_t)
-
+        mem, mem_pos = self._encode(histories, users)
+        dev = mem.device
         step = CachedStep(self.model, mem, mem_pos)  # == decode + level_logits, cached
 
         width = max(self.beam, k)
@@ -86,10 +82,18 @@ class Recommender:
     @torch.no_grad()
     def item_log_probs(self, histories: list[np.ndarray]) -> Tensor:
         """The item head's log p(item | history) over the whole catalogue [B, N], on CPU."""
+        mem, mem_pos = self._encode(histories)
+        return self.model.item_log_probs(mem, mem_pos, self.codes.to(mem.device)).cpu()
+
+    def _encode(self, histories: list[np.ndarray], users: np.ndarray | None = None
+                ) -> tuple[Tensor, Tensor]:
+        """Memory [B, M, d] and slot positions [B, M] of the histories, on the model's device
+        (a model trained on GPU ranks there)."""
         dev = next(self.model.parameters()).device
         items = pad_histories(histories, self.model.cfg.max_items)
-        mem, mem_pos = self.model.encode(items.to(dev), self.codes[items.clamp(min=0)].to(dev))
-        return self.model.item_log_probs(mem, mem_pos, self.codes.to(dev)).cpu()
+        codes = self.codes[items.clamp(min=0)].to(dev)
+        user_t = torch.from_numpy(np.asarray(users)).to(dev) if users is not None else None
+        return self.model.encode(items.to(dev), codes, user_t)
 
     def recommend_fn(self, exclude_history: bool = True, constrained: bool = True):
         """Adapter for genrec.evaluate.evaluate: (histories, users, k) -> items [B, k]."""
