@@ -41,6 +41,7 @@ from genrec.serve.schemas import (
     Removed,
     add_items_request,
 )
+from genrec.serve.web import add_web, run_summary
 
 log = logging.getLogger("genrec.serve")
 MAX_BODY = 1 << 20  # bytes
@@ -79,13 +80,15 @@ def create_app(run_dir: str | Path | None = None, *, catalog: Catalog | None = N
         await batcher.stop()
         catalog.close()
 
-    app = FastAPI(title="genrec", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="genrec", version="0.1.0", lifespan=lifespan, docs_url=None,
+                  redoc_url=None,  # offline copies: genrec.serve.web
                   description="Generative recommendation over semantic IDs: recommend, add, "
                               "remove and explain items. Errors: {detail, field}.")
     app.state.catalog, app.state.batcher = catalog, batcher
     app.add_middleware(BodyLimit, max_bytes=max_body)
     _handlers(app)
     _routes(app, catalog, batcher)
+    add_web(app, catalog)
     return app
 
 
@@ -144,7 +147,9 @@ def _routes(app: FastAPI, catalog: Catalog, batcher: MicroBatcher) -> None:
             raise ApiError(404, f"item_id: {str(err).split(': ', 1)[-1]}", "item_id") from None
         return {"id": item_id, "removed": True, "catalog_version": catalog.snapshot.version}
 
-    @app.get("/health", response_model=Health)
+    summary = run_summary(catalog)  # fixed for the life of the service
+
+    @app.get("/health", response_model=Health, response_model_exclude_none=True)
     async def health() -> dict[str, Any]:
         snap = catalog.snapshot
         return {"status": "ok", "items": len(snap.item_ids), "active_items": snap.n_active,
@@ -152,7 +157,8 @@ def _routes(app: FastAPI, catalog: Catalog, batcher: MicroBatcher) -> None:
                 "window": snap.window, "requests": batcher.requests,
                 "batches": batcher.batches,
                 "mean_batch": round(batcher.requests / max(batcher.batches, 1), 2),
-                "decode_ms": round(1e3 * batcher.decode_seconds / max(batcher.batches, 1), 1)}
+                "decode_ms": round(1e3 * batcher.decode_seconds / max(batcher.batches, 1), 1),
+                **summary}
 
     @app.post("/admin/reload", response_model=Reloaded)
     async def reload() -> dict[str, Any]:

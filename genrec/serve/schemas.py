@@ -143,6 +143,10 @@ class Health(BaseModel):
     batches: int = Field(description="Decodes run since start.")
     mean_batch: float = Field(description="Requests per decode since start.")
     decode_ms: float = Field(description="Mean wall time of one decode since start.")
+    run: str | None = Field(None, description="The run folder's name.")
+    model: str | None = Field(None, description="The serving model's shape and ID scheme.")
+    fresh: bool | None = Field(None, description="POST /recommend accepts fresh > 0.")
+    add_items: bool | None = Field(None, description="POST /items can code new items.")
 
 
 class Reloaded(BaseModel):
