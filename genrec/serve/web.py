@@ -16,7 +16,7 @@ from fastapi.openapi.docs import (
     get_swagger_ui_html,
     get_swagger_ui_oauth2_redirect_html,
 )
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
@@ -29,6 +29,7 @@ STATIC = Path(__file__).parent / "static"
 DOCS_STATIC = Path(fastapi_offline.__file__).parent / "static"
 SEARCH_MAX = 100  # results per page
 OFFSET_MAX = 10_000
+REDOC_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
 # The page loads only its own files: the browser itself refuses anything from another host.
 PAGE_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
             "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
@@ -193,6 +194,7 @@ def _docs(app: FastAPI) -> None:
     """Swagger UI and ReDoc from the fastapi-offline package's copies (FastAPI's own pages
     load them, and a favicon, from CDNs; ReDoc also from Google Fonts)."""
     favicon = "/static-docs/favicon.png"
+    redoc_js: list[bytes] = []  # read on first use
     params = {**(app.swagger_ui_parameters or {}), "validatorUrl": None}  # no validator.swagger.io
 
     @app.get("/docs", include_in_schema=False)
@@ -211,6 +213,19 @@ def _docs(app: FastAPI) -> None:
     @app.get("/redoc", include_in_schema=False)
     async def redoc() -> HTMLResponse:
         return get_redoc_html(openapi_url=app.openapi_url or "/openapi.json",
-                              title=f"{app.title} - ReDoc",
-                              redoc_js_url="/static-docs/redoc.standalone.js",
+                              title=f"{app.title} - ReDoc", redoc_js_url="/redoc.js",
                               redoc_favicon_url=favicon, with_google_fonts=False)
+
+    @app.get("/redoc.js", include_in_schema=False)
+    async def redoc_script() -> Response:
+        if not redoc_js:
+            redoc_js.append(_offline_redoc())
+        return Response(redoc_js[0], media_type="text/javascript",
+                        headers={"Cache-Control": "max-age=3600"})
+
+
+def _offline_redoc() -> bytes:
+    """ReDoc's bundle with its one remote asset, the sidebar's Redocly logo (always fetched
+    from cdn.redoc.ly; no option turns it off), replaced by the packaged favicon."""
+    code = (DOCS_STATIC / "redoc.standalone.js").read_bytes()
+    return code.replace(REDOC_LOGO, b"/static-docs/favicon.png")

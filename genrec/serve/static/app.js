@@ -80,6 +80,7 @@ async function runSearch() {
     if (seq !== state.searchSeq) return;
     $("search-count").textContent = `${res.total} match${res.total === 1 ? "" : "es"}` +
       (res.total > res.items.length ? ` (first ${res.items.length})` : "");
+    $("search-results").dataset.q = q;  // which query the list answers
     $("search-results").replaceChildren(...res.items.map((item) => el("li", {
       testid: "search-result", data: { id: item.id }, title: item.path || "",
       onclick: () => addToHistory(item),
