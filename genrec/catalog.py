@@ -17,8 +17,10 @@ trained items under their longest shared code prefix (the nearest semantic neigh
 from __future__ import annotations
 
 import copy
+import logging
 import sqlite3
 import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -41,6 +43,8 @@ from genrec.semantic_ids.assign import CodingError, NewItemCoder, assign_codes
 from genrec.store import AddedRow, CatalogStore
 
 TEXT_FIELDS = ("brand", "categories", "genres")
+SYNC_SECONDS = 0.5  # how stale a persisting catalogue may be behind another process's change
+log = logging.getLogger("genrec.catalog")
 
 
 class UnknownItem(GenrecError, KeyError):
@@ -161,6 +165,9 @@ class Catalog:
     def __init__(self, run_dir: str | Path, *, persist: bool = True, model: bool = True,
                  explain: bool = False, beam: int | None = None,
                  data_dir: str | Path | None = None) -> None:
+        """persist=False: changes stay in memory and nothing is written into the run (labels
+        missing from the run are built in memory); persist=True: changes commit to
+        run/catalog.sqlite, and changes other processes commit there are picked up."""
         self.run_dir = Path(run_dir)
         self.index = SemanticIndex.load(self.run_dir / "index")
         self.fingerprint = codes_fingerprint(self.index.codes)
@@ -175,29 +182,45 @@ class Catalog:
         base = run_records(self.run_dir, data_dir if explain else None, self.index.item_ids)
         self._maker: LabelMaker | None = None
         self._snap = self._initial(base, model, explain)
+        self._next_sync = time.monotonic() + SYNC_SECONDS
 
     @property
     def snapshot(self) -> Snapshot:
-        return self._snap  # one reference read: callers keep using what they got
+        """The current snapshot (one reference read: callers keep using what they got); at
+        most every SYNC_SECONDS it first picks up changes other processes committed."""
+        if self.persist and time.monotonic() >= self._next_sync:
+            self._next_sync = time.monotonic() + SYNC_SECONDS
+            if self._lock.acquire(blocking=False):  # a writer syncs anyway: don't wait
+                try:
+                    self._sync()
+                except (GenrecError, sqlite3.Error, OSError) as err:
+                    log.warning("catalogue: cannot read %s: %s", self.run_dir, err)
+                finally:
+                    self._lock.release()
+        return self._snap
 
     # --- changes -----------------------------------------------------------------------------
     def add(self, records: Sequence[dict[str, Any]]) -> list[Added]:
         """Add (or re-list retired) items; all or nothing. ItemConflict for an active id."""
-        records = [_clean(r, i) for i, r in enumerate(records)]
+        records = [clean_record(r, i) for i, r in enumerate(records)]
         _no_repeats([r["id"] for r in records])
         first = self._snap
         fresh = [r for r in records if r["id"] not in first.row_of]
         vectors = self.coder().vectors(fresh) if fresh else None  # slow part, outside the lock
         with self._lock:
+            self._sync()  # rows another process added meanwhile come first
             snap = self._snap
+            if any(r["id"] in snap.row_of for r in fresh):  # ... and may be some of ours
+                keep = [j for j, r in enumerate(fresh) if r["id"] not in snap.row_of]
+                fresh = [fresh[j] for j in keep]
+                vectors = vectors[keep] if vectors is not None else None
             restored = self._check_addable(snap, records, {r["id"] for r in fresh})
             codes = self._code(snap, fresh, vectors)
             n = len(snap.item_ids)
             rows = [AddedRow(n + j, r["id"], r, c.tolist())  # a given vector is kept: replay
                     for j, (r, c) in enumerate(zip(fresh, codes, strict=True))]
             new = self._with_rows(snap, rows, restored, vectors)
-            self._commit(lambda store: store.add(rows, restored))
-            self._snap = new
+            self._snap = self._commit(new, lambda store: store.add(rows, restored))
         done = [Added(r.id, r.row, r.codes, False) for r in rows]
         return done + [Added(i, new.row_of[i], new.codes[new.row_of[i]].tolist(), True)
                        for i in restored]
@@ -206,6 +229,7 @@ class Catalog:
         """Stop recommending these items (they stay readable in histories). All or nothing."""
         ids = [str(i) for i in ids]
         with self._lock:
+            self._sync()
             snap = self._snap
             rows = snap.rows(ids, "ids")
             gone = [ids[j] for j, r in enumerate(rows) if not snap.active[r]]
@@ -214,8 +238,7 @@ class Catalog:
             active = snap.active.copy()
             active[rows] = False
             new = self._derive(snap, active=active)
-            self._commit(lambda store: store.retire(ids))
-            self._snap = new
+            self._snap = self._commit(new, lambda store: store.retire(ids))
 
     def reload_model(self, model: GenerativeRecommender | None = None) -> Snapshot:
         """Swap in `model` (default: the run folder's model.safetensors, e.g. retrained)."""
@@ -226,8 +249,8 @@ class Catalog:
             self._extra = {}
             snap = self._snap
             new = self._derive(snap, model=model, model_version=snap.model_version + 1)
-            self._snap = new
-        return new
+            self._snap = self._commit(new, lambda store: store.bump())
+        return self._snap
 
     def coder(self) -> NewItemCoder:
         with self._coder_lock:
@@ -239,12 +262,19 @@ class Catalog:
         if self._store is not None:
             self._store.close()
 
+    def sync(self) -> Snapshot:
+        """Pick up changes other processes committed to run/catalog.sqlite now."""
+        with self._lock:
+            self._sync()
+        return self._snap
+
     # --- internals ----------------------------------------------------------------------------
     def _initial(self, base: list[dict[str, Any]], model: bool, explain: bool) -> Snapshot:
         from genrec.run import load_model
 
         codes = self.index.codes
-        labels = labels_for(self.run_dir / "index", codes, base) if explain else None
+        labels = labels_for(self.run_dir / "index", codes, base, save=self.persist) \
+            if explain else None
         snap = Snapshot(0, 0, list(self.index.item_ids), base,
                         {i: r for r, i in enumerate(self.index.item_ids)}, codes,
                         np.ones(len(codes), dtype=bool), len(codes), None, labels,
@@ -259,7 +289,10 @@ class Catalog:
                                    build=False)
         active = snap.active.copy()
         active[[snap.row_of[i] for i in retired if i in snap.row_of]] = False
-        return self._derive(snap, active=active, model=load_model(self.run_dir) if model else None)
+        snap = self._derive(snap, active=active,
+                            model=load_model(self.run_dir) if model else None)
+        # the stored version: a restart never answers with a lower catalog_version
+        return replace(snap, version=self._store.version() if self._store is not None else 0)
 
     def _check_addable(self, snap: Snapshot, records: list[dict], fresh: set[str]) -> list[str]:
         restored = []
@@ -373,16 +406,45 @@ class Catalog:
             return None  # reading needs no file: it is made on the first change
         return CatalogStore(path, self.fingerprint)
 
-    def _commit(self, write: Any) -> None:
+    def _commit(self, new: Snapshot, write: Any) -> Snapshot:
+        """`new` once `write(store)` committed, carrying the store's new version."""
         if not self.persist:
-            return
+            return new
         if self._store is None:
             self._store = self._open_store(create=True)
         try:
-            write(self._store)
-        except sqlite3.IntegrityError as err:
-            raise ItemConflict(f"the catalogue was changed by another process ({err}); "
-                               "restart to reload it") from None
+            version = write(self._store)
+        except sqlite3.IntegrityError as err:  # another process wrote between sync and commit
+            raise ItemConflict(f"another process changed the catalogue at the same moment "
+                               f"({err}); try again") from None
+        except sqlite3.OperationalError as err:  # e.g. its lock held too long
+            raise GenrecError(f"{self._store.path}: {err}; try again") from None
+        return replace(new, version=version)
+
+    def _sync(self) -> None:
+        """Under the lock: apply what other processes committed since our last change."""
+        if not self.persist:
+            return
+        if self._store is None:
+            if not (self.run_dir / "catalog.sqlite").exists():
+                return
+            self._store = self._open_store(create=False)
+        version = self._store.version()
+        snap = self._snap
+        if version == snap.version:
+            return
+        rows = [r for r in self._store.added() if r.row >= len(snap.item_ids)]
+        if [r.row for r in rows] != list(range(len(snap.item_ids),
+                                               len(snap.item_ids) + len(rows))):
+            raise GenrecError(f"{self._store.path}: rows out of order; restart to reload it")
+        if rows:
+            snap = self._with_rows(snap, rows, [], self._replayed_vectors(snap, rows),
+                                   build=False)
+        active = np.ones(len(snap.item_ids), dtype=bool)
+        active[[snap.row_of[i] for i in self._store.retired() if i in snap.row_of]] = False
+        model = snap.rec.model if snap.rec is not None and rows else None
+        new = self._derive(snap, active=active, model=model, rebuild=bool(rows))
+        self._snap = replace(new, version=version)
 
 
 def _base_model(model: GenerativeRecommender) -> GenerativeRecommender:
@@ -416,7 +478,7 @@ def _neighbour_mean(weight: torch.Tensor, trained: np.ndarray, code: np.ndarray)
     return weight.mean(0)
 
 
-def _clean(record: dict[str, Any], i: int) -> dict[str, Any]:
+def clean_record(record: dict[str, Any], i: int) -> dict[str, Any]:
     """A new item's record: id (str) and title required; the text fields kept; None dropped."""
     if not isinstance(record, dict):
         raise CodingError(f"items[{i}]: expected an object, got {type(record).__name__}",
@@ -451,12 +513,11 @@ def run_records(run_dir: Path, data_dir: str | Path | None, item_ids: list[str]
 
 
 def _enrich(records: list[dict[str, Any]], run_dir: Path, data_dir: str | Path) -> None:
-    from genrec.data import load_dataset
+    from genrec.run import RunConfig, load_run_dataset
 
-    cfg = read_json(run_dir / "config.json")
     try:
-        ds = load_dataset(cfg["dataset"], data_dir)
-    except (GenrecError, OSError, KeyError):
+        ds = load_run_dataset(RunConfig.from_dict(read_json(run_dir / "config.json")), data_dir)
+    except (GenrecError, OSError, KeyError, ValueError, TypeError):
         return  # labels from titles alone
     if not ds.items:
         return

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from genrec.data.spec import category_paths
 from genrec.io import atomic_path, read_json, write_json
 
 SEP = " › "
@@ -45,9 +46,8 @@ def _text_of(record: dict[str, Any]) -> _Text:
     brand = html.unescape(str(record.get("brand") or "")).strip()
     if not brand or brand.lower() == "unknown" or re.fullmatch(r"brand_\d+", brand):
         brand = ""
-    paths = record.get("categories") or record.get("genres") or []
-    if paths and isinstance(paths[0], str):
-        paths = [paths]
+    # strings ("Beauty > Makeup", "Comedy|Drama") are parsed, never read character by character
+    paths = category_paths(record.get("categories") or record.get("genres"))
     cats: dict[str, int] = {}
     for path in paths:
         for depth, name in enumerate(path):
@@ -167,16 +167,18 @@ def _label_groups(codes: np.ndarray, texts: Sequence[_Text], maker: LabelMaker,
             names[prefix] = maker.label([texts[r] for r in rows], above, f"code {prefix[-1]}")
 
 
-def labels_for(index_dir: str | Path, codes: np.ndarray, records: Sequence[dict[str, Any]]
-               ) -> Labels:
-    """index_dir/labels.json if made for these codes, else built (and saved with a PNG of
-    the hierarchy when the folder is writable)."""
+def labels_for(index_dir: str | Path, codes: np.ndarray, records: Sequence[dict[str, Any]],
+               save: bool = True) -> Labels:
+    """index_dir/labels.json if made for these codes, else built (and, with `save`, saved with
+    a PNG of the hierarchy when the folder is writable)."""
     path = Path(index_dir) / "labels.json"
     if path.exists():
         labels = Labels.load(path)
         if labels.fingerprint == codes_fingerprint(codes):
             return labels
     labels = build_labels(codes, records)
+    if not save:  # read-only commands leave the run as they found it
+        return labels
     try:
         labels.save(path)
         plot_hierarchy(labels, codes, Path(index_dir) / "hierarchy.png")

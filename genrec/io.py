@@ -50,9 +50,19 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; files follow the umask
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()  # once, at import: os.umask is process-wide, so not from worker threads
 
 
 def write_text(path: str | Path, text: str) -> None:
@@ -65,7 +75,17 @@ def write_json(path: str | Path, obj: Any) -> None:
 
 
 def read_json(path: str | Path) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    """The file's JSON; a missing, unreadable or corrupt file is a DataError naming it."""
+    from genrec.errors import DataError
+
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError("file not found", path=path) from None
+    except json.JSONDecodeError as err:
+        raise DataError(f"corrupt JSON ({err.msg} at line {err.lineno})", path=path) from None
+    except (UnicodeDecodeError, OSError) as err:
+        raise DataError(f"cannot read ({err})", path=path) from None
 
 
 def write_npy(path: str | Path, array: np.ndarray) -> None:

@@ -18,14 +18,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from genrec.config import ConfigError, build_section, check_section
 from genrec.data import Dataset, Split, load_dataset
+from genrec.data.spec import DataConfig
+from genrec.explain import labels_for
 from genrec.io import read_json, write_json
 from genrec.model import TIGER_PRESET, GenerativeRecommender, ModelConfig
 from genrec.model.checkpoint import load_weights
 from genrec.model.distributed import DistEnv, all_gather_objects, barrier, evaluate_sharded
 from genrec.model.recommender import Recommender
 from genrec.model.train import TrainConfig, Trainer
-from genrec.semantic_ids import IndexConfig, SemanticIndex
+from genrec.semantic_ids import IndexConfig, SemanticIndex, fit_to_catalogue
 
 
 @dataclass
@@ -38,7 +41,8 @@ class EvalConfig:
 
 @dataclass
 class RunConfig:
-    dataset: str = "amazon2014-beauty"  # benchmark name or raw Amazon folder
+    dataset: str | None = None  # staged benchmark name or raw Amazon folder (or give [data])
+    data: DataConfig = field(default_factory=DataConfig)  # your own files instead of dataset
     vectors: str | None = None  # item vectors file instead of text embeddings
     index: IndexConfig = field(default_factory=IndexConfig)
     model: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields (+ preset="tiger")
@@ -48,29 +52,56 @@ class RunConfig:
     max_users: int = 0  # >0: keep only the first N users (quick runs and tests)
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> RunConfig:
-        def build(kind: type, section: str) -> Any:
-            values = raw.get(section, {})
-            known = {f.name for f in fields(kind)}
-            unknown = sorted(set(values) - known)
-            if unknown:
-                raise ValueError(f"[{section}] has unknown keys {unknown}; known: {sorted(known)}")
-            return kind(**values)
-
-        top = {k: v for k, v in raw.items() if k not in ("index", "model", "train", "eval")}
-        unknown = sorted(set(top) - {"dataset", "vectors", "threads", "max_users"})
-        if unknown:
-            raise ValueError(f"unknown top-level config keys {unknown}")
-        return cls(**top, index=build(IndexConfig, "index"), model=dict(raw.get("model", {})),
-                   train=build(TrainConfig, "train"), eval=build(EvalConfig, "eval"))
+    def from_dict(cls, raw: dict[str, Any], require_data: bool = True) -> RunConfig:
+        """Every key checked against the section dataclasses (names, types, ranges) before
+        any work; `require_data`: a config must say what to train on."""
+        sections = ("data", "index", "model", "train", "eval")
+        top = check_section(cls, {k: v for k, v in raw.items() if k not in sections}, "")
+        if not isinstance(raw.get("model", {}), dict):
+            raise ConfigError("[model] must be a table of keys")
+        model = dict(raw.get("model", {}))
+        preset = model.pop("preset", None)
+        if preset not in (None, "tiger"):
+            raise ConfigError(f"model.preset must be \"tiger\" or absent, not {preset!r}")
+        build_section(ModelConfig, model, "model")  # checked now, built once the index exists
+        run = cls(**top, data=build_section(DataConfig, raw.get("data", {}), "data"),
+                  index=build_section(IndexConfig, raw.get("index", {}), "index"),
+                  model=dict(raw.get("model", {})),
+                  train=build_section(TrainConfig, raw.get("train", {}), "train"),
+                  eval=build_section(EvalConfig, raw.get("eval", {}), "eval"))
+        if require_data:
+            run.require_data()
+        return run
 
     @classmethod
-    def from_toml(cls, path: str | Path) -> RunConfig:
+    def from_toml(cls, path: str | Path, require_data: bool = True) -> RunConfig:
+        """The config file; [data] paths are read relative to the file's folder."""
+        path = Path(path)
         try:
-            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as err:
-            raise ValueError(f"{path}: {err}") from None
-        return cls.from_dict(raw)
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"--config: no such file {path}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+            raise ConfigError(f"{path}: not valid TOML ({err})") from None
+        try:
+            run = cls.from_dict(raw, require_data=False)
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}") from None
+        if run.data.given:
+            run.data = run.data.resolved(path.parent)
+        if require_data:
+            run.require_data(path)
+        return run
+
+    def require_data(self, path: str | Path | None = None) -> None:
+        """Exactly one of `dataset` and [data] interactions."""
+        where = f"{path}: " if path else ""
+        if self.dataset is None and not self.data.given:
+            raise ConfigError(f"{where}no data: set dataset = \"NAME\" (a staged benchmark) "
+                              "or [data] interactions = \"FILE\" (or pass --dataset / "
+                              "--interactions)")
+        if self.dataset is not None and self.data.given:
+            raise ConfigError(f"{where}give dataset or [data] interactions, not both")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,7 +122,8 @@ def model_config(run: RunConfig, index: SemanticIndex, n_items: int) -> ModelCon
 
 
 def load_run_dataset(run: RunConfig, data_dir: str | Path | None) -> Dataset:
-    ds = load_dataset(run.dataset, data_dir)
+    run.require_data()
+    ds = run.data.load() if run.data.given else load_dataset(run.dataset, data_dir)
     if run.max_users:
         ds = Dataset(ds.name, ds.item_ids, ds.user_ids[: run.max_users],
                      ds.sequences[: run.max_users], ds.items)
@@ -100,27 +132,30 @@ def load_run_dataset(run: RunConfig, data_dir: str | Path | None) -> Dataset:
 
 def _index_for(run: RunConfig, ds: Dataset, out: Path) -> SemanticIndex:
     """The run's index: reused when present and made by the same config, else built."""
-    from genrec.api import make_index
+    from genrec.indexing import make_index
 
     folder = out / "index"
     if (folder / "index.json").exists():
         index = SemanticIndex.load(folder)
         # keys added to IndexConfig later count as their default in older indexes
         default = {f.name: f.default for f in fields(IndexConfig)}
-        same = all(index.config.get(k, default[k]) == v for k, v in asdict(run.index).items())
+        want = asdict(fit_to_catalogue(run.index, ds.n_items)[0])  # as make_index scales it
+        same = all(index.config.get(k, default[k]) == v for k, v in want.items())
         if same and index.n_items == ds.n_items:
             return index
     return make_index(ds, run.index, folder, run.vectors)
 
 
-def save_items(ds: Dataset, out: Path) -> None:
+def save_items(ds: Dataset, out: Path) -> list[dict[str, Any]]:
     """id, title and the text fields labels are made of, so a run explains without its data."""
     def entry(i: int) -> dict[str, Any]:
         rec = ds.items[i] if ds.items else {}
         extra = {f: rec[f] for f in ("brand", "categories", "genres") if rec.get(f)}
         return {"id": ds.item_ids[i], "title": ds.title(i), **extra}
 
-    write_json(out / "items.json", [entry(i) for i in range(ds.n_items)])
+    entries = [entry(i) for i in range(ds.n_items)]
+    write_json(out / "items.json", entries)
+    return entries
 
 
 def train(run: RunConfig, data_dir: str | Path | None, out: str | Path, resume: bool = False,
@@ -144,8 +179,9 @@ def train(run: RunConfig, data_dir: str | Path | None, out: str | Path, resume: 
     ds = load_run_dataset(run, data_dir)
     if dist.is_main:
         write_json(saved, run.to_dict())
-        save_items(ds, out)
+        records = save_items(ds, out)
         index = _index_for(run, ds, out)
+        labels_for(out / "index", index.codes, records)  # so explaining later reads, not writes
     barrier(dist)
     if not dist.is_main:
         index = SemanticIndex.load(out / "index")
@@ -246,42 +282,3 @@ def plot_curve(history: list[dict[str, Any]], path: Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
-
-
-def recommend_ids(out: str | Path, history: list[str], k: int = 10, beam: int | None = None,
-                  exclude_history: bool = True, rec: Recommender | None = None
-                  ) -> list[dict[str, Any]]:
-    """Top-k for one history of external item ids: [{id, title, score}, ...].
-
-    Pass `rec` (from load_recommender) to answer many histories without reloading the run."""
-    items = read_json(Path(out) / "items.json")
-    row_of = {str(it["id"]): i for i, it in enumerate(items)}
-    unknown = [h for h in history if str(h) not in row_of]
-    if unknown:
-        raise KeyError(f"unknown item id(s) {unknown[:5]} (not in {out}/items.json)")
-    if not history:
-        raise ValueError("history is empty: give at least one item id")
-    hist = np.array([row_of[str(h)] for h in history], dtype=np.int64)
-    rec = rec or load_recommender(out, beam)
-    res = rec.recommend([hist], k, exclude=[hist.tolist()] if exclude_history else None)
-    return [{"id": items[i]["id"], "title": items[i]["title"], "score": round(float(s), 4)}
-            for i, s in zip(res.items[0].tolist(), res.scores[0].tolist(), strict=True) if i >= 0]
-
-
-def sample_recommendations(out: str | Path, data_dir: str | Path | None, users: int = 2,
-                           k: int = 5) -> str:
-    """A readable look at a few test users: recent history, the true next item, the top-k."""
-    cfg = RunConfig.from_dict(read_json(Path(out) / "config.json"))
-    ds = load_run_dataset(cfg, data_dir)
-    split = ds.split()
-    rec = load_recommender(out)
-    lines = []
-    for u in range(users):
-        hist = split.test_history[u]
-        recs = recommend_ids(out, [ds.item_ids[i] for i in hist], k, rec=rec)
-        lines.append(f"user {ds.user_ids[u]}: recently " + " | ".join(
-            ds.title(i)[:50] for i in hist[-3:]))
-        lines.append(f"  actually bought next: {ds.title(split.test_target[u])[:70]}")
-        lines += [f"  {r + 1}. {it['title'][:70]}  ({it['score']:.2f})"
-                  for r, it in enumerate(recs)]
-    return "\n".join(lines)

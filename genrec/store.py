@@ -55,6 +55,27 @@ class CatalogStore:
             raise GenrecError(f"{self.path} records changes to another index (fingerprint "
                               f"{row[0]}, this index {fingerprint}): move it away to start over")
 
+    def version(self) -> int:
+        """Changes committed so far, by any process: the catalogue version, which survives
+        restarts (stores from before it was kept start at their change count)."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
+        if row is not None:
+            return int(row[0])
+        (added,) = self.db.execute("SELECT COUNT(*) FROM added").fetchone()
+        (retired,) = self.db.execute("SELECT COUNT(*) FROM retired").fetchone()
+        return int(added + retired)
+
+    def _bump(self) -> int:
+        """Inside a transaction: the next version, recorded."""
+        version = self.version() + 1
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('version', ?)", (str(version),))
+        return version
+
+    def bump(self) -> int:
+        """A new version with no item change (the model was reloaded)."""
+        with self._transaction():
+            return self._bump()
+
     def added(self) -> list[AddedRow]:
         rows = self.db.execute("SELECT row, id, record, codes FROM added ORDER BY row")
         return [AddedRow(r, i, json.loads(rec), json.loads(c)) for r, i, rec, c in rows]
@@ -62,20 +83,22 @@ class CatalogStore:
     def retired(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT id FROM retired")}
 
-    def add(self, rows: Sequence[AddedRow], restored: Sequence[str]) -> None:
-        """New rows and re-listed retired ids, in one transaction."""
+    def add(self, rows: Sequence[AddedRow], restored: Sequence[str]) -> int:
+        """New rows and re-listed retired ids, in one transaction; returns the new version."""
         now = time.time()
         with self._transaction():
             self.db.executemany(
                 "INSERT INTO added VALUES (?, ?, ?, ?, ?)",
                 [(r.row, r.id, json.dumps(r.record), json.dumps(r.codes), now) for r in rows])
             self.db.executemany("DELETE FROM retired WHERE id = ?", [(i,) for i in restored])
+            return self._bump()
 
-    def retire(self, ids: Sequence[str]) -> None:
+    def retire(self, ids: Sequence[str]) -> int:
         now = time.time()
         with self._transaction():
             self.db.executemany("INSERT OR REPLACE INTO retired VALUES (?, ?)",
                                 [(i, now) for i in ids])
+            return self._bump()
 
     def _transaction(self) -> _Tx:
         return _Tx(self.db)

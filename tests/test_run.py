@@ -75,7 +75,10 @@ def test_recommend_prints_titles_and_rejects_unknown_ids(tiny_run, data_root):
     shown = _cli("recommend", "--run", str(out), "--history", "1,2,3", "-k", "5",
                  data_root=data_root)
     lines = shown.stdout.strip().splitlines()
-    assert len(lines) == 5 and lines[0].lstrip().startswith("1.")
+    # a header, five ranked items, and a note on what the score is
+    assert len(lines) == 7 and lines[0].split()[:3] == ["rank", "id", "score"]
+    assert [line.split()[0] for line in lines[1:6]] == ["1", "2", "3", "4", "5"]
+    assert lines[-1].startswith("score: ")
     bad = _cli("recommend", "--run", str(out), "--history", "1,nope", data_root=data_root,
                check=False)
     assert bad.returncode == 2 and "nope" in bad.stderr

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from genrec.data.spec import category_paths
 from genrec.io import atomic_path, is_quiet
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -34,7 +35,9 @@ def item_text(record: dict[str, Any]) -> str:
     if brand and brand.lower() != "unknown" and not re.fullmatch(r"brand_\d+", brand):
         parts.append(f"Brand: {brand}")
     cats = record.get("categories") or record.get("genres") or []
-    if cats and isinstance(cats[0], str):
+    if isinstance(cats, str) or (cats and not isinstance(cats[0], list | tuple | str)):
+        cats = category_paths(cats)  # "Beauty > Makeup", "Comedy|Drama": parsed, not split
+    elif cats and isinstance(cats[0], str):
         cats = [cats]
     paths = [" > ".join(html.unescape(c) for c in path) for path in cats if path]
     if paths:

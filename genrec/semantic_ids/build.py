@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +38,37 @@ class IndexConfig:
         if self.balance and self.method not in ("rqvae", "rkmeans"):
             raise ValueError(f"--balance applies to rqvae and rkmeans, not {self.method!r}")
         hier = self.method == "hkmeans"
-        self.levels = self.levels or (2 if hier else 3)
-        self.codebook_size = self.codebook_size or (64 if hier else 256)
+        # `is None`, not `or`: an explicit 0 is an error below, not the default
+        self.levels = (2 if hier else 3) if self.levels is None else self.levels
+        self.codebook_size = (64 if hier else 256) if self.codebook_size is None \
+            else self.codebook_size
         if self.levels < 1 or self.codebook_size < 2:
             raise ValueError(f"need levels >= 1 and codebook_size >= 2, got "
                              f"{self.levels} and {self.codebook_size}")
         if self.fit_sample < 0 or 0 < self.fit_sample < self.codebook_size:
             raise ValueError(f"fit_sample must be 0 (all items) or >= codebook_size "
                              f"({self.codebook_size}), got {self.fit_sample}")
+
+
+def fit_to_catalogue(cfg: IndexConfig, n_items: int) -> tuple[IndexConfig, str | None]:
+    """cfg with a codebook the catalogue can fill: k-means (rkmeans, rqvae's init) needs at
+    least K points per level, and K near n leaves most codes with one item. A K above half
+    the items fitted becomes the largest power of two <= a quarter of them (at least 2);
+    the note says what changed and which key sets it."""
+    if cfg.method not in ("rqvae", "rkmeans"):
+        return cfg, None  # hkmeans gives small groups one child each; title/random need none
+    rows = min(cfg.fit_sample or n_items, n_items)
+    if cfg.codebook_size * 2 <= rows:
+        return cfg, None
+    size = max(2, 1 << max(1, (rows // 4).bit_length() - 1))
+    if size * 2 > rows and size > 2:
+        size //= 2
+    if rows < 2 * size:
+        raise ValueError(f"{n_items} items are too few for semantic IDs by {cfg.method}; "
+                         "use [index] method = \"random\" or \"hkmeans\"")
+    note = (f"index: {rows} items cannot fill {cfg.codebook_size} codes per level; using "
+            f"codebook_size = {size} (set [index] codebook_size or --codebook-size to choose)")
+    return replace(cfg, codebook_size=size), note
 
 
 def build_index(
