@@ -19,6 +19,8 @@ from genrec.catalog import Snapshot
 
 _TOKEN = re.compile(r"[0-9a-z]+")
 EXAMPLES = 3  # example titles per tree node
+SHORT = 2  # query words this short have their rows cached
+TREE_CACHE = 1024  # /tree answers kept per catalogue version
 
 
 def tokens(text: str) -> list[str]:
@@ -46,9 +48,18 @@ class WordIndex:
         self.starts = np.concatenate([[0], np.cumsum(sizes)])
         self.rows = np.fromiter((r for w in self.vocab for r in postings[w]), dtype=np.int64,
                                 count=int(self.starts[-1]))
+        self._short: dict[str, np.ndarray] = {}  # at most 36 + 36**2 entries
 
     def prefix(self, word: str) -> np.ndarray:
         """Sorted rows holding a word that starts with `word`."""
+        if len(word) <= SHORT:  # the first keystrokes match most of the catalogue: kept
+            hit = self._short.get(word)
+            if hit is None:
+                hit = self._short[word] = self._prefix(word)
+            return hit
+        return self._prefix(word)
+
+    def _prefix(self, word: str) -> np.ndarray:
         lo, hi = bisect_left(self.vocab, word), bisect_left(self.vocab, word + "\uffff")
         return np.unique(self.rows[self.starts[lo]:self.starts[hi]])
 
@@ -162,6 +173,20 @@ class Browser:
         self.search_index = ItemSearch(snap)
         self._tree = Hierarchy(snap.codes)
         self._lock = threading.Lock()
+        self._answers: tuple[int, dict[str, Any]] = (snap.version, {})
+
+    def cached(self, snap: Snapshot, key: str) -> Any:
+        """A /tree answer already made for this catalogue version (the root is 256 nodes)."""
+        version, answers = self._answers
+        return answers.get(key) if version == snap.version else None
+
+    def remember(self, snap: Snapshot, key: str, answer: Any) -> None:
+        version, answers = self._answers
+        if version != snap.version:
+            answers = {}
+            self._answers = (snap.version, answers)
+        if len(answers) < TREE_CACHE:
+            answers[key] = answer
 
     def tree(self, snap: Snapshot) -> Hierarchy:
         tree = self._tree

@@ -124,6 +124,8 @@ def add_web(app: FastAPI, catalog: Catalog) -> None:
         """The children of a semantic-ID prefix, each with its label, item count and a few
         example items; at the last level each child is one item."""
         snap = catalog.snapshot
+        if (answer := browser.cached(snap, prefix)) is not None:
+            return answer
         codes = [int(c) for c in prefix.split(",")] if prefix else []
         hier = browser.tree(snap)
         if len(codes) >= hier.levels:
@@ -134,11 +136,13 @@ def add_web(app: FastAPI, catalog: Catalog) -> None:
             raise WebError(404, f"prefix: no item has the prefix {prefix!r}", "prefix")
         nodes = hier.children(codes, snap.active)
         leaf = len(codes) == hier.levels - 1
-        return {"prefix": codes, "labels": [_label(snap, codes[:d + 1])
-                                            for d in range(len(codes))],
-                "levels": hier.levels, "items": hi - lo,
-                "active_items": sum(n.active_items for n in nodes),
-                "children": [_node(snap, codes, n, leaf) for n in nodes]}
+        answer = {"prefix": codes, "labels": [_label(snap, codes[:d + 1])
+                                              for d in range(len(codes))],
+                  "levels": hier.levels, "items": hi - lo,
+                  "active_items": sum(n.active_items for n in nodes),
+                  "children": [_node(snap, codes, n, leaf) for n in nodes]}
+        browser.remember(snap, prefix, answer)
+        return answer
 
     _docs(app)
 
