@@ -22,6 +22,10 @@ function el(tag, props = {}, ...children) {
   return node;
 }
 
+function plural(n, one, many = `${one}s`) {
+  return `${n.toLocaleString()} ${n === 1 ? one : many}`;
+}
+
 async function api(method, url, body) {
   const init = { method, headers: {} };
   if (body !== undefined) {
@@ -169,7 +173,7 @@ function renderCrumbs(res) {
     }, `${res.labels[d] || "?"} [${code}]`));
   });
   crumbs.push(el("span", { className: "count" },
-    `${res.items} items, ${res.children.length} ${res.children.length === 1 ? "child" : "children"}`));
+    `${plural(res.items, "item")}, ${plural(res.children.length, "child", "children")}`));
   $("crumbs").replaceChildren(...crumbs);
 }
 
@@ -190,7 +194,7 @@ function treeNode(node, target) {
     onclick: () => loadTree(node.prefix),
   }, el("span", { className: "code" }, String(node.code)),
   el("span", { className: "label" }, node.label || `code ${node.code}`),
-  el("span", { className: "count" }, `${node.items} item${node.items === 1 ? "" : "s"}`),
+  el("span", { className: "count" }, plural(node.items, "item")),
   el("div", { className: "ex" }, examples));
 }
 
