@@ -62,7 +62,8 @@ def _grid(run: str, beam: int, hists: list[np.ndarray], weights: list[float]
         res, logp = rec.recommend_with_item_log_probs(batch, beam,
                                                       exclude=[h.tolist() for h in batch])
         for w in weights:
-            out[w].append(rerank(res, logp, w, 10).items.numpy())
+            cand = logp.gather(1, res.items.clamp(min=0))  # [B, beam]
+            out[w].append(rerank(res, cand, w, 10).items.numpy())
     return {w: np.concatenate(v) for w, v in out.items()}
 
 

@@ -30,6 +30,8 @@ def main() -> None:
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--out", default=None, help="run folder (default runs/<config name>)")
     ap.add_argument("--warm-cache", action="store_true", help="reuse cached embeddings")
+    ap.add_argument("--results", default=None,
+                    help="result file (default benchmarks/results/<config name>.json)")
     args = ap.parse_args()
     name = Path(args.config).stem
     out = Path(args.out or f"runs/{name}")
@@ -42,13 +44,16 @@ def main() -> None:
     wall = time.perf_counter() - start
     if cold:
         shutil.rmtree(cold, ignore_errors=True)
-    write_json(Path("benchmarks/results") / f"{name}.json", {
+    write_json(Path(args.results or f"benchmarks/results/{name}.json"), {
         "config": args.config,
         "command": "python " + " ".join(sys.argv),
         "wall_minutes": round(wall / 60, 1),
         "cold_embedding_cache": cold is not None,
         "hardware": f"{platform.machine()}, {torch.get_num_threads()} torch threads, CPU only",
         "test": metrics,
+        # the same model read without re-scoring and by its head alone (issue 12's readings)
+        **{k: metrics[k] for k in ("beam_only", "head_only", "head_in_candidates")
+           if k in metrics},
         "valid_curve": read_json(out / "history.json"),
     })
     print(metrics)

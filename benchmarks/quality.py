@@ -28,7 +28,7 @@ from genrec.run import RunConfig, evaluate_run, load_run_dataset, run_pipeline
 from genrec.semantic_ids import IndexConfig
 
 DATASETS = {"beauty": "amazon2014-beauty", "toys": "amazon2014-toys",
-            "sports": "amazon2014-sports"}
+            "sports": "amazon2014-sports", "ml1m": "movielens-1m"}
 # Published numbers (Recall@5, NDCG@5, Recall@10, NDCG@10) on the same 5-core data and split.
 PUBLISHED = {
     ("beauty", "TIGER"): (0.0454, 0.0321, 0.0648, 0.0384),
@@ -145,8 +145,9 @@ def _summarize(out: Path) -> dict[str, Any] | None:
     if not (out / "metrics.json").exists():
         return None
     m = read_json(out / "metrics.json")
-    keep = ("recall@5", "ndcg@5", "recall@10", "ndcg@10", "invalid_rate", "n_users")
-    return {**{k: m.get(k) for k in keep}, "minutes": round(m["pipeline_seconds"] / 60, 1),
+    keep = ("recall@5", "ndcg@5", "recall@10", "ndcg@10", "invalid_rate", "n_users",
+            "beam_only", "head_only", "head_in_candidates")  # the last three: genrec only
+    return {**{k: m[k] for k in keep if k in m}, "minutes": round(m["pipeline_seconds"] / 60, 1),
             "hardware": HARDWARE, "run": str(out)}
 
 
@@ -171,9 +172,16 @@ def _fmt(v: float | None) -> str:
     return "–" if v is None else f"{v:.4f}"
 
 
+def _pair(reading: dict[str, float] | None) -> str:
+    """'R@10 / N@10' of a reading ({recall@10, ndcg@10}), or a dash."""
+    if not reading:
+        return "–"
+    return f"{reading['recall@10']:.4f} / {reading['ndcg@10']:.4f}"
+
+
 def _tables(rows: dict[str, Any], published: list[dict[str, Any]]) -> str:
-    head = ("| dataset | model | Recall@5 | NDCG@5 | Recall@10 | NDCG@10 | time, hardware |\n"
-            "|---|---|---|---|---|---|---|")
+    head = ("| dataset | model | Recall@5 | NDCG@5 | Recall@10 | NDCG@10 | beam only R@10 / N@10 "
+            "| head only R@10 / N@10 | time, hardware |\n|---|---|---|---|---|---|---|---|---|")
     lines = [head]
     for short in DATASETS:
         for key, r in rows.items():
@@ -181,12 +189,13 @@ def _tables(rows: dict[str, Any], published: list[dict[str, Any]]) -> str:
                 lines.append(f"| {short} | **{r['model']}** (this harness) | "
                              + " | ".join(_fmt(r[k]) for k in ("recall@5", "ndcg@5", "recall@10",
                                                                "ndcg@10"))
+                             + f" | {_pair(r.get('beam_only'))} | {_pair(r.get('head_only'))}"
                              + f" | {_minutes(r['minutes'])}, {r['hardware']} |")
         for p in published:
             if p["dataset"] == short:
                 lines.append(f"| {short} | {p['model']} ({p['source']}) | "
                              + " | ".join(_fmt(p[k]) for k in ("recall@5", "ndcg@5", "recall@10",
-                                                               "ndcg@10")) + " | – |")
+                                                               "ndcg@10")) + " | – | – | – |")
     abl = [("| ID scheme | Recall@10 | NDCG@10 | beam only: Recall@10 | NDCG@10 | invalid "
             "| training budget | epochs trained | total time |"),
            "|---|---|---|---|---|---|---|---|---|"]

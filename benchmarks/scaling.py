@@ -13,6 +13,9 @@ memory (tracemalloc, which sees numpy's buffers); then, for one batch of 64 user
   dense_seconds   exact top-10 by dot product over N random item vectors (d = 128, float32),
                   in chunks of 1M rows (torch.topk per chunk, then merged): the brute-force
                   retrieval that generative retrieval replaces.
+  shipped_seconds, exact_seconds, faiss_seconds, faiss_recall@10: the shipped configuration
+                  end to end (encoder, decoder, item-aware leaves, re-scoring) beside exact
+                  and faiss IVF retrieval over its item vectors (benchmarks/scaling_shipped.py).
 Times are wall-clock medians after a warm-up: --repeat builds and dense runs, --rounds decode
 rounds in which the sizes take turns (`*_cpu`: process CPU time, which other jobs on a shared
 machine disturb less). Writes benchmarks/results/scaling.json and scaling.png (time vs N, with
@@ -40,6 +43,7 @@ from genrec.model.incremental import CachedStep
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import hardware, tiger_codes, timed  # noqa: E402
+from scaling_shipped import measure as measure_shipped  # noqa: E402
 
 LEVEL_SIZES = [256, 256, 256, 256]
 DENSE_CHUNK = 1_000_000
@@ -62,6 +66,11 @@ def main() -> None:
     for row in progress(rows, desc="dense"):
         row["dense_seconds"] = _dense_seconds(row["n_items"], args)
         gc.collect()
+    if not args.skip_shipped:
+        for row in progress(rows, desc="shipped + faiss"):
+            row |= measure_shipped(tiger_codes(row["n_items"]), args.batch, args.history,
+                                   args.repeat)
+            gc.collect()
     report = {
         "command": " ".join(["python benchmarks/scaling.py", *sys.argv[1:]]),
         "hardware": hardware() | {"load_average_1min_start": load_start},
@@ -90,6 +99,7 @@ def _parse() -> argparse.Namespace:
     ap.add_argument("--rounds", type=int, default=10, help="timed decode rounds (all sizes)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out-dir", default="benchmarks/results")
+    ap.add_argument("--skip-shipped", action="store_true", help="no shipped/faiss rows")
     return ap.parse_args()
 
 
@@ -235,7 +245,9 @@ def _ratios(rows: list[dict[str, Any]]) -> dict[str, float]:
     return {f"{key}_ratio_{hi['n_items']}_vs_{lo['n_items']}":
             round(hi[key] / lo[key], 3) for key in ("decode_seconds", "decode_seconds_cpu",
                                                     "search_seconds", "search_seconds_cpu",
-                                                    "dense_seconds")}
+                                                    "dense_seconds", "shipped_seconds",
+                                                    "exact_seconds", "faiss_seconds")
+            if key in hi}
 
 
 def _crossing(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -270,6 +282,10 @@ def _plot(rows: list[dict[str, Any]], crossing: dict[str, Any], path: Path) -> N
     ax.plot(n, [r["search_seconds"] for r in rows], "s--", label="trie beam search alone")
     ax.plot(n, [r["dense_seconds"] for r in rows], "^-", label="exact dense top-10, d=128")
     ax.plot(n, [r["build_seconds"] for r in rows], "x:", label="index build (once)")
+    if "shipped_seconds" in rows[0]:
+        ax.plot(n, [r["shipped_seconds"] for r in rows], "D-",
+                label="shipped: encoder + decode + leaves + re-score")
+        ax.plot(n, [r["faiss_seconds"] for r in rows], "v--", label="faiss IVF (nprobe 16)")
     cross = crossing["decode_seconds"]["n_items"]
     ax.axvline(cross, color="grey", lw=0.8)
     ax.text(cross * 1.1, 0.03, f"dense = decode\nat N ~ {cross:,}", fontsize=8,

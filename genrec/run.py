@@ -25,7 +25,13 @@ from genrec.explain import labels_for
 from genrec.io import read_json, write_json
 from genrec.model import TIGER_PRESET, GenerativeRecommender, ModelConfig
 from genrec.model.checkpoint import load_weights
-from genrec.model.distributed import DistEnv, all_gather_objects, barrier, evaluate_sharded
+from genrec.model.distributed import (
+    DistEnv,
+    all_gather_objects,
+    barrier,
+    evaluate_readings_sharded,
+    evaluate_sharded,
+)
 from genrec.model.recommender import Recommender
 from genrec.model.train import TrainConfig, Trainer
 from genrec.semantic_ids import IndexConfig, SemanticIndex, fit_to_catalogue
@@ -189,7 +195,7 @@ def train(run: RunConfig, data_dir: str | Path | None, out: str | Path, resume: 
     mcfg = model_config(run, index, ds.n_items)
     torch.manual_seed(run.train.seed)
     model = GenerativeRecommender(mcfg)
-    trainer = Trainer(model, index, split, run.train, out, dist)
+    trainer = Trainer(model, index, split, run.train, out, dist, run.eval.item_weight)
     if resume and trainer.resume() and dist.is_main:
         print(f"resumed from {out / 'checkpoint'} at epoch {trainer.state['epoch']}, "
               f"step {trainer.state['step']}", flush=True)
@@ -231,8 +237,12 @@ def evaluate_run(out: str | Path, split: Split, cfg: EvalConfig, which: str = "t
     rec = load_recommender(out, cfg.beam, cfg.item_weight)
     histories = split.test_history if which == "test" else split.valid_history
     targets = split.test_target if which == "test" else split.valid_target
-    metrics, _ = evaluate_sharded(rec.recommend_fn(cfg.exclude_history, constrained), histories,
-                                  targets, dist, k=cfg.k, desc=f"evaluate {which}")
+    if constrained:  # every reading from one encoding pass per batch
+        metrics, _ = evaluate_readings_sharded(rec.readings_fn(cfg.exclude_history), histories,
+                                               targets, dist, k=cfg.k, desc=f"evaluate {which}")
+    else:
+        metrics, _ = evaluate_sharded(rec.recommend_fn(cfg.exclude_history, False), histories,
+                                      targets, dist, k=cfg.k, desc=f"evaluate {which}")
     invalid = [r for part in all_gather_objects(rec.invalid, dist) for r in part]
     metrics = {k: round(v, 5) if isinstance(v, float) else v for k, v in metrics.items()}
     metrics |= {"invalid_rate": float(np.mean(invalid)) if invalid else 0.0,

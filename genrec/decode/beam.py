@@ -24,6 +24,8 @@ from genrec.decode.constraint import ConstraintIndex, TrieTensors
 from genrec.decode.select import stable_topk
 
 StepFn = Callable[[Tensor, int], Tensor]  # (prefix int64 [B, W, l], l) -> logits [B, W, V_l]
+# (items int64 [B, W, S], mask bool [B, W, S]) -> logits [B, W, S] (read only where mask)
+LeafFn = Callable[[Tensor, Tensor], Tensor]
 
 
 @dataclass
@@ -60,6 +62,8 @@ def beam_search(
     exclude: list[Sequence[int]] | Tensor | None = None,
     constrained: bool = True,
     device: torch.device | str = "cpu",
+    leaf: LeafFn | None = None,
+    leaf_from: int = 0,
 ) -> BeamResult:
     """Top-k items per user by beam search of width `beam` over the index's tuples.
 
@@ -72,6 +76,11 @@ def beam_search(
     Scores are float64 for float64 logits, else float32. Unfilled beam slots (fewer valid
     prefixes than `beam`) still reach `step` with in-range filler tokens; their logits are
     ignored. `device`: where the index tables and prefixes live (the step's device).
+
+    Item-aware leaves (constrained only): with `leaf` and 1 <= leaf_from < L, `step` chooses
+    the first `leaf_from` tokens; then every active item below each beam's prefix (at most
+    max_leaves[leaf_from - 1] of them, a bound set by the code sizes, not by N) is scored by
+    leaf(items), log-softmaxed among its beam's items and added to the beam's score.
     """
     if not 1 <= k <= beam:
         raise ValueError(f"need 1 <= k <= beam, got k={k}, beam={beam}")
@@ -81,7 +90,8 @@ def beam_search(
     excl = _exclusions(exclude, batch_size, index, device)  # int64 [B, E]
     state = _start(batch_size, device)
     dtype = torch.float32
-    for lvl in range(index.n_levels):
+    jump = leaf is not None and constrained and 0 < leaf_from < index.n_levels
+    for lvl in range(leaf_from if jump else index.n_levels):
         if lvl == index.n_levels - 1 and index.level_sizes[lvl] == 1:
             # a one-token last level (no collisions left to disambiguate): its log-softmax is
             # 0 whatever the model says, so the model call is skipped, exactly
@@ -98,7 +108,10 @@ def beam_search(
             cand = _trie_candidates(index, t, lvl, state.node, logits, excl)
         else:
             cand = _all_candidates(logits)
-        state = _advance(state, *cand, width)
+        state = _advance(state, *cand, width if not jump else beam)
+    if jump:
+        assert leaf is not None
+        state = _advance_to_leaves(index, t, state, leaf, leaf_from, excl, k)
     return _result(index, t, state, excl, k, constrained)
 
 
@@ -143,6 +156,48 @@ def _trie_candidates(
     if excl.shape[1]:
         left = left - _count_below(t, lvl, excl, node, child.shape[-1], dense is not None)
     return token, child, logp, valid & (left > 0)
+
+
+def _advance_to_leaves(index: ConstraintIndex, t: TrieTensors, state: _Beams, leaf: LeafFn,
+                       depth: int, excl: Tensor, k: int) -> _Beams:
+    """Final beams [B, k'] from every active item below each beam's prefix node (level
+    depth - 1), scored by log p(prefix) + log_softmax over the prefix's items of leaf()."""
+    n_users, n_beams = state.node.shape
+    span = index.max_leaves[depth - 1]  # S
+    first = t.first_leaf[depth - 1]
+    start = first[state.node].long()[..., None]  # [B, W, 1]
+    leaf_node = start + torch.arange(span, device=start.device)  # [B, W, S]
+    exists = leaf_node < first[state.node + 1].long()[..., None]
+    leaf_node = torch.where(exists, leaf_node, 0)
+    items = t.leaf_item[leaf_node]  # [B, W, S]
+    mask = exists & t.active[items] & state.live[..., None]
+    logits = leaf(items, mask).to(torch.float32 if state.score.dtype != torch.float64
+                                  else torch.float64)
+    logits = logits.masked_fill(~mask, float("-inf"))
+    lse = torch.logsumexp(logits, -1, keepdim=True).nan_to_num(neginf=0.0)
+    logp = logits - lse
+    allowed = mask & ~_excluded(items.reshape(n_users, -1), excl).view_as(mask)
+    score = (state.score.to(logp.dtype)[..., None] + logp).reshape(n_users, -1)  # [B, W * S]
+    allowed = allowed.reshape(n_users, -1)
+    floor = torch.finfo(score.dtype).min
+    key = torch.where(allowed, score.clamp(min=floor), float("-inf"))
+    pick = stable_topk(key, min(k, n_beams * span))  # [B, k']
+    node = leaf_node.reshape(n_users, -1).gather(1, pick)  # [B, k'] leaf node = sorted row
+    item = t.leaf_item[node]
+    tokens = torch.stack([t.child_token[lvl][t.item_node[lvl][item]].long()
+                          for lvl in range(index.n_levels)], -1)  # [B, k', L]
+    return _Beams(tokens=tokens, node=node, score=score.gather(1, pick),
+                  live=allowed.gather(1, pick))
+
+
+def _excluded(items: Tensor, excl: Tensor) -> Tensor:
+    """bool [B, M]: items [B, M] that are in the user's exclusions excl [B, E] (-1 padded);
+    a binary search per item, O(B * M * log E) rather than a [B, M, E] comparison."""
+    if excl.shape[1] == 0:
+        return torch.zeros_like(items, dtype=torch.bool)
+    srt = torch.sort(excl, dim=-1).values.contiguous()
+    pos = torch.searchsorted(srt, items.contiguous()).clamp(max=srt.shape[1] - 1)
+    return srt.gather(1, pos) == items
 
 
 def _all_candidates(logits: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:

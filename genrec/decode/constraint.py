@@ -12,6 +12,9 @@ Shapes (P_l = number of parent nodes at level l = 1 for l = 0 else n_nodes[l - 1
     subtree_items[l] int32 [n_nodes[l]]  active items below node e
     item_node[l]     int32 [N]           node of item i's prefix of length l + 1
     leaf_item        int64 [n_nodes[L-1]]  item of each last-level node
+    first_leaf[l]    int32 [n_nodes[l]]  first leaf below node e: leaves are in lexicographic
+                     order too, so node e's subtree is leaves first_leaf[l][e] ..
+                     first_leaf[l][e + 1] - 1 (the next node's first, or n_nodes[L-1] at the end)
     dense[l]         int32 [P_l, V_l] or None  child node of (parent, token), -1 if none; built
                      only where P_l * V_l <= dense_limit (first levels) and rows are at least
                      half full (2 * max_children[l] >= V_l), as a decode shortcut.
@@ -39,6 +42,7 @@ class TrieTensors:
     leaf_item: Tensor
     active: Tensor
     dense: list[Tensor | None]
+    first_leaf: list[Tensor]
 
 
 @dataclass(eq=False)  # identity equality: fields are arrays
@@ -55,6 +59,8 @@ class ConstraintIndex:
     max_children: list[int]  # max branching when choosing token l (root's fan-out for l = 0)
     active: np.ndarray  # bool [N]; inactive items are kept in the trie but never decoded
     dense: list[np.ndarray | None]
+    first_leaf: list[np.ndarray]  # [n_nodes[l] + 1] per level: leaf range of each node's subtree
+    max_leaves: list[int]  # most leaves below one node of level l (items the jump may score)
     _tensors: dict[str, TrieTensors] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -74,6 +80,7 @@ class ConstraintIndex:
         """Bytes held by the tables (the identity `child_node` is not stored)."""
         arrays = [*self.row_ptr, *self.child_token, *self.subtree_items, *self.item_node]
         arrays += [self.leaf_item, self.active, *(d for d in self.dense if d is not None)]
+        arrays += self.first_leaf
         return int(sum(a.nbytes for a in arrays))
 
     @classmethod
@@ -99,6 +106,7 @@ class ConstraintIndex:
         _check_unique(new[:, -1], order)
         del srt
         row_ptr, child_token, item_node, n_nodes, max_children = [], [], [], [], []
+        first_leaf: list[np.ndarray] = []
         parent_of_row = np.zeros(n, dtype=np.int32)  # [N] node of the shorter prefix (root: 0)
         n_parents = 1
         for lvl in range(n_levels):
@@ -111,6 +119,8 @@ class ConstraintIndex:
             per_item[order] = node_of_row
             item_node.append(per_item)
             n_nodes.append(int(node_of_row[-1]) + 1)
+            # leaf j is sorted row j, so a node's leaves start at its first sorted row
+            first_leaf.append(np.append(np.flatnonzero(starts), n).astype(np.int32))
             max_children.append(int(counts.max()))
             parent_of_row, n_parents = node_of_row, n_nodes[-1]
         dense = [
@@ -130,6 +140,8 @@ class ConstraintIndex:
             max_children=max_children,
             active=np.ones(n, dtype=bool),
             dense=dense,
+            first_leaf=first_leaf,
+            max_leaves=[int(np.diff(f).max()) for f in first_leaf],
         )
         return index.with_active(active)
 
@@ -160,6 +172,7 @@ class ConstraintIndex:
                 leaf_item=put(self.leaf_item),
                 active=put(self.active),
                 dense=[None if d is None else put(d) for d in self.dense],
+                first_leaf=[put(a) for a in self.first_leaf],
             )
         return self._tensors[key]
 

@@ -54,3 +54,45 @@ def evaluate(
     metrics["n_users"] = len(histories)
     metrics["seconds"] = round(time.perf_counter() - start, 2)
     return metrics, topk
+
+
+# readings(histories, users, k) -> {"shipped": [B, k], "beam_only": [B, k], ..., and float
+# [B] arrays such as "head_in_candidates"}: several rankings of one model from one pass
+ReadingsFn = Callable[[list[np.ndarray], np.ndarray, int], dict[str, np.ndarray]]
+
+
+def readings_metrics(parts: dict[str, np.ndarray], targets: np.ndarray) -> dict[str, Any]:
+    """Metrics of every reading: the first top-k reading ("shipped") at the top level, the
+    other top-k readings as objects {recall@k, ndcg@k}, per-user shares as their means."""
+    out: dict[str, Any] = {}
+    for name, arr in parts.items():
+        if arr.ndim == 1:
+            out[name] = round(float(arr.mean()), 5)
+        elif name == "shipped":
+            out |= ranking_metrics(arr, targets)
+        else:
+            out[name] = {k: round(v, 5) for k, v in ranking_metrics(arr, targets).items()}
+    return out
+
+
+def evaluate_readings(
+    readings: ReadingsFn,
+    histories: list[np.ndarray],
+    targets: np.ndarray,
+    k: int = 10,
+    batch_size: int = 256,
+    desc: str = "evaluate",
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Like `evaluate`, for a model read several ways from one pass per batch."""
+    start = time.perf_counter()
+    users = np.arange(len(histories))
+    chunks: list[dict[str, np.ndarray]] = []
+    for lo in progress(range(0, len(histories), batch_size), desc=desc,
+                       total=-(-len(histories) // batch_size)):
+        batch = users[lo : lo + batch_size]
+        chunks.append(readings([histories[u] for u in batch], batch, k))
+    parts = {name: np.concatenate([c[name] for c in chunks]) for name in chunks[0]}
+    metrics = readings_metrics(parts, np.asarray(targets))
+    metrics["n_users"] = len(histories)
+    metrics["seconds"] = round(time.perf_counter() - start, 2)
+    return metrics, parts

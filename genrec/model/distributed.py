@@ -21,7 +21,14 @@ import torch
 import torch.distributed as dist
 
 from genrec.errors import GenrecError
-from genrec.evaluate.metrics import RecommendFn, evaluate, ranking_metrics
+from genrec.evaluate.metrics import (
+    ReadingsFn,
+    RecommendFn,
+    evaluate,
+    evaluate_readings,
+    ranking_metrics,
+    readings_metrics,
+)
 from genrec.io import progress
 
 
@@ -143,6 +150,29 @@ def evaluate_sharded(recommend: RecommendFn, histories: list[np.ndarray], target
     metrics["n_users"] = len(histories)
     metrics["seconds"] = round(time.perf_counter() - start, 2)
     return metrics, topk
+
+
+def evaluate_readings_sharded(readings: ReadingsFn, histories: list[np.ndarray],
+                              targets: np.ndarray, env: DistEnv, k: int = 10,
+                              batch_size: int = 256, desc: str = "evaluate"
+                              ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """genrec.evaluate.evaluate_readings with the user batches dealt round-robin to ranks."""
+    if not env.enabled:
+        return evaluate_readings(readings, histories, targets, k, batch_size, desc)
+    start = time.perf_counter()
+    starts = list(range(0, len(histories), batch_size))
+    mine = {}
+    for lo in progress(starts[env.rank :: env.world_size], desc=desc):
+        users = np.arange(lo, min(lo + batch_size, len(histories)))
+        mine[lo] = readings([histories[u] for u in users], users, k)
+    got: dict[int, dict[str, np.ndarray]] = {}
+    for part in all_gather_objects(mine, env):
+        got.update(part)
+    parts = {name: np.concatenate([got[lo][name] for lo in starts]) for name in got[0]}
+    metrics = readings_metrics(parts, np.asarray(targets))
+    metrics["n_users"] = len(histories)
+    metrics["seconds"] = round(time.perf_counter() - start, 2)
+    return metrics, parts
 
 
 def launch_local(nproc: int, argv: Sequence[str]) -> int:

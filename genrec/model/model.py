@@ -37,6 +37,10 @@ class ModelConfig:
     user_buckets: int = 0  # >0: a hashed user token in front of the history (TIGER: 2000)
     item_embeddings: bool = False  # add a learned per-item vector to the item's code embedding
     item_loss: float = 0.0  # >0: also train the encoder with a softmax over all items (weight)
+    generated_levels: int = 0  # >0: the decoder generates this many levels; the items below
+    # each generated prefix are then scored by the item head (item-aware leaves); 0: all levels
+    distill: float = 0.0  # >0: weight of a soft cross-entropy pulling each generated level
+    # towards the item head's distribution summed under the trie prefixes (needs item_loss)
 
     @property
     def levels(self) -> int:
@@ -48,6 +52,11 @@ class ModelConfig:
         if self.shared_vocab:  # word levels share ids; the disambiguation level follows them
             return [0] * (self.levels - 1) + [self.level_sizes[0]]
         return [sum(self.level_sizes[:i]) for i in range(self.levels)]
+
+    @property
+    def decoded_levels(self) -> int:
+        """Levels the decoder generates (the rest are chosen by the item head)."""
+        return self.generated_levels or self.levels
 
     @property
     def vocab_size(self) -> int:
@@ -205,38 +214,68 @@ class GenerativeRecommender(nn.Module):
     def loss(self, items: Tensor, codes: Tensor, tgt_pos: Tensor, tgt_codes: Tensor,
              tgt_valid: Tensor, users: Tensor | None = None, tgt_items: Tensor | None = None,
              all_codes: Tensor | None = None) -> Tensor:
-        """Mean next-token cross-entropy over the valid targets' L tokens.
+        """Mean next-token cross-entropy over the valid targets' generated tokens.
 
         tgt_pos [B, G], tgt_codes [B, G, L], tgt_valid bool [B, G]. With cfg.item_loss > 0,
         plus that weight times a softmax over every item (SASRec-style) on the encoder state,
-        which needs tgt_items [B, G] and the catalogue's codes all_codes [n_items, L].
+        which needs tgt_items [B, G] and the catalogue's codes all_codes [n_items, L]; with
+        cfg.distill > 0, plus a soft cross-entropy of each generated level against the head.
         """
+        n_gen = self.cfg.decoded_levels
         mem, mem_pos = self.encode(items, codes, users)
-        h = self.decode(mem, mem_pos, tgt_pos, tgt_codes[:, :, :-1])[tgt_valid]  # [N, L, d]
-        logits = h @ self.tok.weight.T + self.level_mask  # [N, L, V], other levels' ids -inf
-        target = (tgt_codes[tgt_valid] + self.offsets).flatten()
+        prefix = tgt_codes[:, :, : n_gen - 1]
+        h = self.decode(mem, mem_pos, tgt_pos, prefix)[tgt_valid]  # [N, n_gen, d]
+        logits = h @ self.tok.weight.T + self.level_mask[:n_gen]  # [N, n_gen, V]
+        target = (tgt_codes[tgt_valid][:, :n_gen] + self.offsets[:n_gen]).flatten()
         loss = F.cross_entropy(logits.flatten(0, 1), target)
-        if self.cfg.item_loss > 0:
-            loss = loss + self.cfg.item_loss * self._item_loss(mem, tgt_pos, tgt_valid,
-                                                               tgt_items, all_codes)
+        if self.cfg.item_loss > 0 or self.cfg.distill > 0:
+            if self.cfg.token_inputs or not self.cfg.causal:
+                raise ValueError("item_loss needs item-level inputs and a causal encoder")
+            assert tgt_items is not None and all_codes is not None
+            state = self._target_states(mem, tgt_pos)[tgt_valid]  # [N, d]
+            item_logits = state @ self.item_table(all_codes).T  # [N, n_items]
+            tgt = tgt_items[tgt_valid]
+            loss = loss + self.cfg.item_loss * F.cross_entropy(item_logits, tgt)
+            if self.cfg.distill > 0:
+                teacher = item_logits.detach().softmax(-1)
+                loss = loss + self.cfg.distill * self._distill_loss(logits, teacher, tgt,
+                                                                    all_codes)
         return loss
 
-    def _item_loss(self, mem: Tensor, tgt_pos: Tensor, tgt_valid: Tensor, tgt_items: Tensor,
-                   all_codes: Tensor) -> Tensor:
-        """Softmax over all items of the state after item t; items scored by their input
-        embedding (weights shared with the inputs, as SASRec does)."""
-        if self.cfg.token_inputs or not self.cfg.causal:
-            raise ValueError("item_loss needs item-level inputs and a causal encoder")
+    def _target_states(self, mem: Tensor, tgt_pos: Tensor) -> Tensor:
+        """Encoder state after each target's history [B, G, d] (the item head's query)."""
         if self.user is not None:
             mem = mem[:, 1:]  # drop the user token: slot t is item t again
-        state = torch.gather(mem, 1, tgt_pos[..., None].expand(-1, -1, mem.shape[-1]))
-        return F.cross_entropy(state[tgt_valid] @ self.item_table(all_codes).T,
-                               tgt_items[tgt_valid])
+        return torch.gather(mem, 1, tgt_pos[..., None].expand(-1, -1, mem.shape[-1]))
 
-    def item_table(self, all_codes: Tensor) -> Tensor:
+    def _distill_loss(self, logits: Tensor, teacher: Tensor, tgt: Tensor, all_codes: Tensor
+                      ) -> Tensor:
+        """Soft cross-entropy of the decoder's level-l logits [N, n_gen, V] against the head's
+        p(c_l | the target's first l tokens): teacher [N, n_items] summed per child token
+        over the items that share the target's prefix (a TDM-style max-heap: beam search on
+        these levels then ranks prefixes by the head's mass below them)."""
+        total = logits.new_zeros(())
+        prefix_key = torch.zeros(len(all_codes), dtype=torch.long, device=all_codes.device)
+        for lvl in range(logits.shape[1]):
+            off, size = self.cfg.offsets[lvl], self.cfg.level_sizes[lvl]
+            same = (prefix_key[None, :] == prefix_key[tgt][:, None]).to(teacher.dtype)
+            mass = torch.zeros(len(tgt), size, dtype=teacher.dtype, device=teacher.device)
+            mass.index_add_(1, all_codes[:, lvl], teacher * same)  # [N, V_l]
+            mass = mass / mass.sum(-1, keepdim=True).clamp(min=1e-12)
+            logp = logits[:, lvl, off : off + size].log_softmax(-1)
+            total = total - (mass * logp).sum(-1).mean()
+            prefix_key = prefix_key * size + all_codes[:, lvl]
+        return total / logits.shape[1]
+
+    def item_table(self, all_codes: Tensor, chunk: int = 1 << 20) -> Tensor:
         """Every item's output vector [n_items, d]: its code embeddings summed, plus its
-        learned vector. An item added after training is scored through its codes (content)."""
-        table = self.code_vectors(all_codes)
+        learned vector. An item added after training is scored through its codes (content).
+        Without autograd it is built `chunk` items at a time ([chunk, L, d] at most)."""
+        if torch.is_grad_enabled() or len(all_codes) <= chunk:
+            table = self.code_vectors(all_codes)
+        else:
+            table = torch.cat([self.code_vectors(all_codes[lo : lo + chunk])
+                               for lo in range(0, len(all_codes), chunk)])
         if self.item is not None:
             table = table + self.item.weight[: len(all_codes)]
         return table
@@ -245,13 +284,17 @@ class GenerativeRecommender(nn.Module):
         """Sum of each tuple's code-token embeddings: codes int64 [..., L] -> [..., d]."""
         return self.tok(codes + self.offsets).sum(-2)
 
-    def item_log_probs(self, mem: Tensor, mem_pos: Tensor, all_codes: Tensor) -> Tensor:
-        """log p(item | history) [B, n_items] from the auxiliary item head (cfg.item_loss > 0):
-        the encoder state after the most recent history item against every item's vector."""
+    def last_state(self, mem: Tensor, mem_pos: Tensor) -> Tensor:
+        """The item head's query [B, d]: the encoder state after the newest history item."""
         if self.cfg.item_loss <= 0:
             raise ValueError("item scores need a model trained with item_loss > 0")
         last = torch.where(mem_pos == PAD_POS, -2, mem_pos).argmax(1)  # [B] newest item's slot
-        state = mem[torch.arange(len(mem), device=mem.device), last]  # [B, d]
+        return mem[torch.arange(len(mem), device=mem.device), last]
+
+    def item_log_probs(self, mem: Tensor, mem_pos: Tensor, all_codes: Tensor) -> Tensor:
+        """log p(item | history) [B, n_items] from the auxiliary item head (cfg.item_loss > 0):
+        the encoder state after the most recent history item against every item's vector."""
+        state = self.last_state(mem, mem_pos)
         return torch.log_softmax(state @ self.item_table(all_codes).T, dim=-1)
 
 
@@ -259,7 +302,8 @@ def flops_per_target(cfg: ModelConfig) -> int:
     """Forward FLOPs per training target (2 per multiply-add), matmuls only, as in nanoGPT.
 
     Per encoder position: 4 d*h*hd (q,k,v,out) + 2 d*d_ff per layer; per decoder token that
-    plus the cross-attention projections and the tied output layer over the vocabulary.
+    plus the cross-attention projections and the tied output layer over the vocabulary; with
+    an item head, d*n_items for its training softmax (inference reads only candidates).
     Attention scores (~M per token) are small next to these for windows of 20 items.
     """
     d, hd = cfg.d_model, (cfg.head_dim or cfg.d_model // cfg.n_heads) * cfg.n_heads
@@ -268,4 +312,5 @@ def flops_per_target(cfg: ModelConfig) -> int:
     enc_per_target = enc_tok * (cfg.levels if cfg.token_inputs else 1)
     if not cfg.causal:  # a whole window is encoded for every single target
         enc_per_target *= cfg.max_items
-    return 2 * (enc_per_target + dec_tok * cfg.levels)
+    head = d * cfg.n_items if cfg.item_loss > 0 else 0  # training softmax over all items
+    return 2 * (enc_per_target + dec_tok * cfg.decoded_levels + head)

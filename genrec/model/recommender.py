@@ -15,11 +15,20 @@ from genrec.model.incremental import CachedStep
 from genrec.model.model import GenerativeRecommender
 from genrec.semantic_ids import SemanticIndex
 
+READINGS = ("shipped", "beam_only", "head_only")
+
 
 class Recommender:
-    """item_weight > 0 (models trained with item_loss): the beam's `beam` items are re-ranked
-    by log p_beam(tuple) + item_weight * log p_item(item | history), the auxiliary item head's
-    softmax over the catalogue. Candidates still come from the trie, so every item is valid."""
+    """Beam search over the trie; with an item head (models trained with item_loss):
+
+    - generated_levels > 0: the decoder picks the first levels, then the items below each beam
+      are scored by the head (item-aware leaves, genrec.decode.beam);
+    - item_weight > 0: the beam's `beam` items are re-ranked by their beam score plus
+      item_weight times the head's logit (state . item vector). Only the candidates' vectors
+      are read; the head's softmax normaliser is one constant per user, so it cancels.
+
+    Candidates always come from the trie, so every item is valid. The item table (every item's
+    output vector) is built once here, not per decode."""
 
     def __init__(self, model: GenerativeRecommender, index: SemanticIndex, beam: int = 20,
                  item_weight: float = 0.0) -> None:
@@ -30,9 +39,16 @@ class Recommender:
         self.beam = beam
         if item_weight < 0:
             raise ValueError(f"item_weight must be >= 0, got {item_weight}")
-        if item_weight and model.cfg.item_loss <= 0:
-            raise ValueError("item_weight > 0 needs a model trained with item_loss > 0")
+        has_head = model.cfg.item_loss > 0
+        if (item_weight or model.cfg.generated_levels) and not has_head:
+            raise ValueError("item_weight > 0 and generated_levels need a model trained with "
+                             "item_loss > 0")
         self.item_weight = item_weight
+        self.table: Tensor | None = None  # [N, d] item vectors of the head
+        if has_head:
+            with torch.no_grad():
+                dev = next(model.parameters()).device
+                self.table = model.item_table(self.codes.to(dev))
         self.invalid: list[float] = []  # invalid_rate per call (unconstrained mode)
 
     def recommend(
@@ -44,8 +60,65 @@ class Recommender:
         constrained: bool = True,
     ) -> BeamResult:
         """Beam search for each history; `exclude` per user (e.g. the history itself)."""
-        return self.recommend_with_item_log_probs(histories, k, users, exclude, constrained,
-                                                  want_item=False)[0]
+        mem, mem_pos = self._encode(histories, users)
+        beam, _ = self._search(mem, mem_pos, k, exclude, constrained)
+        return _to_cpu(beam)
+
+    @torch.no_grad()
+    def _search(self, mem: Tensor, mem_pos: Tensor, k: int,
+                exclude: Sequence[Sequence[int]] | None, constrained: bool
+                ) -> tuple[BeamResult, BeamResult]:
+        """(shipped top-k, the beam's own top-`width` candidates) from one search."""
+        width = max(self.beam, k)
+        state = self.model.last_state(mem, mem_pos) if self.table is not None else None
+        leaf = None
+        if state is not None and self.model.cfg.generated_levels:
+            table = self.table
+
+            def leaf(items: Tensor, mask: Tensor) -> Tensor:  # [B, W, S] -> [B, W, S]
+                b, w, s = items.shape
+                rows = mask.nonzero(as_tuple=True)  # only existing, active items
+                out = torch.zeros(b, w, s, dtype=state.dtype, device=items.device)
+                out[rows] = (table[items[rows]] * state[rows[0]]).sum(-1)
+                return out
+
+        step = CachedStep(self.model, mem, mem_pos)  # == decode + level_logits, cached
+        cand = beam_search(step, len(mem), self.constraint, beam=width, k=width,
+                           exclude=exclude, constrained=constrained, device=mem.device,
+                           leaf=leaf, leaf_from=self.model.cfg.generated_levels)
+        self.invalid.append(cand.invalid_rate)
+        if self.item_weight and state is not None:
+            shipped = rerank(cand, self.head_logits(state, cand.items), self.item_weight, k)
+        else:
+            shipped = _head(cand, k)
+        return shipped, cand
+
+    def head_logits(self, state: Tensor, items: Tensor) -> Tensor:
+        """The head's logit state . v_item for items int64 [B, C] (-1 padding reads row 0)."""
+        assert self.table is not None
+        return torch.einsum("bd,bcd->bc", state, self.table[items.clamp(min=0)])
+
+    @torch.no_grad()
+    def readings(self, histories: list[np.ndarray], k: int = 10,
+                 users: np.ndarray | None = None,
+                 exclude: Sequence[Sequence[int]] | None = None) -> dict[str, np.ndarray]:
+        """From one encoding pass: top-k item rows [B, k] of the shipped default, of the beam
+        alone (its own scores, no re-scoring) and of the head over the whole catalogue (an
+        evaluation reading: it scores every item), plus `head_in_candidates` [B], the share of
+        the head's top-k that the shipped list's candidates contain."""
+        mem, mem_pos = self._encode(histories, users)
+        shipped, cand = self._search(mem, mem_pos, k, exclude, True)
+        out = {"shipped": shipped.items.cpu().numpy(), "beam_only": _head(cand, k).items}
+        if self.table is not None:
+            logits = self.model.last_state(mem, mem_pos) @ self.table.T  # [B, N]
+            for row, items in enumerate(exclude or []):
+                logits[row, torch.as_tensor(list(items), dtype=torch.long)] = float("-inf")
+            top = stable_topk(logits, k)
+            out["head_only"] = top.cpu().numpy()
+            inside = (top[:, :, None] == cand.items[:, None, :]).any(-1)  # [B, k]
+            out["head_in_candidates"] = inside.float().mean(1).cpu().numpy()
+        out["beam_only"] = out["beam_only"].cpu().numpy()
+        return out
 
     @torch.no_grad()
     def recommend_with_item_log_probs(
@@ -58,26 +131,13 @@ class Recommender:
         want_item: bool = True,
     ) -> tuple[BeamResult, Tensor | None]:
         """recommend() and, from the same encoding, the item head's log p(item | history)
-        [B, N] on CPU (None unless wanted or used for re-ranking)."""
+        [B, N] on CPU (cold-start slots; it scores every item)."""
         mem, mem_pos = self._encode(histories, users)
-        dev = mem.device
-        step = CachedStep(self.model, mem, mem_pos)  # == decode + level_logits, cached
-
-        width = max(self.beam, k)
-        result = beam_search(step, len(histories), self.constraint, beam=width,
-                             k=width if self.item_weight else k, exclude=exclude,
-                             constrained=constrained, device=dev)
+        result, _ = self._search(mem, mem_pos, k, exclude, constrained)
         item_logp = None
-        if self.item_weight or want_item:
-            item_logp = self.model.item_log_probs(mem, mem_pos, self.codes.to(dev))
-        if self.item_weight:
-            result = rerank(result, item_logp, self.item_weight, k)
-        if dev.type != "cpu":
-            result = type(result)(**{name: v.cpu() if isinstance(v, torch.Tensor) else v
-                                     for name, v in vars(result).items()})
-            item_logp = item_logp.cpu() if item_logp is not None else None
-        self.invalid.append(result.invalid_rate)
-        return result, item_logp
+        if want_item:
+            item_logp = self.model.item_log_probs(mem, mem_pos, self.codes.to(mem.device)).cpu()
+        return _to_cpu(result), item_logp
 
     @torch.no_grad()
     def item_log_probs(self, histories: list[np.ndarray]) -> Tensor:
@@ -85,6 +145,7 @@ class Recommender:
         mem, mem_pos = self._encode(histories)
         return self.model.item_log_probs(mem, mem_pos, self.codes.to(mem.device)).cpu()
 
+    @torch.no_grad()
     def _encode(self, histories: list[np.ndarray], users: np.ndarray | None = None
                 ) -> tuple[Tensor, Tensor]:
         """Memory [B, M, d] and slot positions [B, M] of the histories, on the model's device
@@ -104,11 +165,35 @@ class Recommender:
 
         return fn
 
+    def readings_fn(self, exclude_history: bool = True):
+        """Adapter for genrec.evaluate.evaluate_readings: (histories, users, k) -> readings."""
 
-def rerank(result: BeamResult, item_logp: Tensor, weight: float, k: int) -> BeamResult:
-    """Top-k of the beam's items by score + weight * item_logp[user, item] (item_logp
-    [B, n_items]); padding (item -1, score -inf) stays last."""
-    extra = item_logp.gather(1, result.items.clamp(min=0)).to(result.scores.dtype)
+        def fn(histories: list[np.ndarray], users: np.ndarray, k: int) -> dict[str, np.ndarray]:
+            excl = [h.tolist() for h in histories] if exclude_history else None
+            return self.readings(histories, k, users, excl)
+
+        return fn
+
+
+def _head(result: BeamResult, k: int) -> BeamResult:
+    """The first k of a result (already best first)."""
+    return BeamResult(items=result.items[:, :k], scores=result.scores[:, :k],
+                      tuples=result.tuples[:, :k], invalid_rate=result.invalid_rate,
+                      excluded=result.excluded[:, :k])
+
+
+def _to_cpu(result: BeamResult) -> BeamResult:
+    if result.items.device.type == "cpu":
+        return result
+    return BeamResult(**{name: v.cpu() if isinstance(v, torch.Tensor) else v
+                         for name, v in vars(result).items()})
+
+
+def rerank(result: BeamResult, item_score: Tensor, weight: float, k: int) -> BeamResult:
+    """Top-k of the beam's items by score + weight * item_score, item_score [B, C] aligned
+    with result.items (a head logit or log-probability per candidate); padding (item -1,
+    score -inf) stays last."""
+    extra = item_score.to(result.scores.dtype)
     score = torch.where(result.items >= 0, result.scores + weight * extra, float("-inf"))
     order = stable_topk(score, k)  # [B, k]; ties keep the beam's order
     return BeamResult(items=result.items.gather(1, order), scores=score.gather(1, order),

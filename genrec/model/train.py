@@ -29,7 +29,7 @@ from genrec.model.distributed import (
     all_reduce_sum,
     barrier,
     broadcast_clock,
-    evaluate_sharded,
+    evaluate_readings_sharded,
 )
 from genrec.model.model import GenerativeRecommender
 from genrec.model.recommender import Recommender
@@ -74,11 +74,13 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Adam
 
 
 def validate(model: GenerativeRecommender, index: SemanticIndex, split: Split, beam: int,
-             env: DistEnv | None = None) -> dict[str, Any]:
-    """Full-validation metrics; with several ranks each ranks a share of the users."""
-    rec = Recommender(model, index, beam=beam)
-    metrics, _ = evaluate_sharded(rec.recommend_fn(), split.valid_history, split.valid_target,
-                                  env or DistEnv(), desc="validate")
+             env: DistEnv | None = None, item_weight: float = 0.0) -> dict[str, Any]:
+    """Full-validation metrics of every reading (the shipped one, with `item_weight`, at the
+    top level); with several ranks each ranks a share of the users."""
+    rec = Recommender(model, index, beam=beam, item_weight=item_weight)
+    metrics, _ = evaluate_readings_sharded(rec.readings_fn(), split.valid_history,
+                                           split.valid_target, env or DistEnv(),
+                                           desc="validate")
     model.train()
     return metrics
 
@@ -112,8 +114,10 @@ class Trainer:
     """Owns the loop state so a run can stop anywhere and resume from its last checkpoint."""
 
     def __init__(self, model: GenerativeRecommender, index: SemanticIndex, split: Split,
-                 cfg: TrainConfig, run_dir: Path, dist: DistEnv | None = None) -> None:
+                 cfg: TrainConfig, run_dir: Path, dist: DistEnv | None = None,
+                 item_weight: float = 0.0) -> None:
         self.model, self.index, self.split, self.cfg = model, index, split, cfg
+        self.item_weight = item_weight  # the shipped reading selects the checkpoint
         self.run_dir = Path(run_dir)
         self.dist = dist or DistEnv()
         self.device = torch.device(self.dist.device)
@@ -279,12 +283,17 @@ class Trainer:
         """Record, keep the best model, and say whether to stop early."""
         s = self.state
         t0 = self._clock()
-        metrics = validate(self.model, self.index, self.split, self.cfg.beam, self.dist)
+        metrics = validate(self.model, self.index, self.split, self.cfg.beam, self.dist,
+                           self.item_weight)
         s["elapsed"] += self._clock() - t0
         row = {"epoch": s["epoch"], "step": s["step"], "loss": round(s.get("last_loss", 0), 4),
                "targets_per_s": round(s.get("last_targets_per_s", 0), 1),
                "minutes": round(s["elapsed"] / 60, 2),
-               **{f"valid_{k}": round(v, 5) for k, v in metrics.items() if "@" in k}}
+               **{f"valid_{k}": round(v, 5) for k, v in metrics.items() if "@" in k},
+               **{f"valid_{name}_{k}": v for name in ("beam_only", "head_only")
+                  for k, v in metrics.get(name, {}).items() if k.endswith("@10")}}
+        if "head_in_candidates" in metrics:
+            row["valid_head_in_candidates"] = metrics["head_in_candidates"]
         s["history"].append(row)
         main = self.dist.is_main  # every rank has the same metrics, so the same decisions
         if main:
@@ -296,6 +305,9 @@ class Trainer:
         else:
             s["bad_evals"] += 1
         if main and not is_quiet():
+            head = metrics.get("head_only", {}).get("recall@10", float("nan"))
+            beam = metrics.get("beam_only", {}).get("recall@10", float("nan"))
             print(f"epoch {s['epoch']}: loss {row['loss']} valid ndcg@10 {metrics['ndcg@10']:.4f}"
-                  f" recall@10 {metrics['recall@10']:.4f} ({row['minutes']} min)", flush=True)
+                  f" recall@10 {metrics['recall@10']:.4f} (beam only {beam:.4f}, head only "
+                  f"{head:.4f}) ({row['minutes']} min)", flush=True)
         return s["bad_evals"] >= self.cfg.patience

@@ -1,0 +1,107 @@
+"""The shipped configuration's per-batch cost against N, beside exact and faiss retrieval over
+the same item vectors (imported by scaling.py; one size at a time to bound memory).
+
+Per N the model (the default architecture: item-level causal encoder, 2 + 2 layers, d = 128,
+an item head; random weights) gets synthetic codes of 3 levels of 256 + a disambiguation
+level, so the decoder generates 3 levels and the item-aware leaves choose among at most 256
+items per prefix. Built once per model (timed apart): the trie and the item table [N, d].
+Timed per batch of 64 users:
+  shipped_seconds  encoder + decoder levels + item-aware leaves + re-scoring of the beam's
+                   candidates (Recommender.recommend, item_weight 1): reads only candidates;
+  exact_seconds    the head's exact top-10: every item's dot product with the 64 states;
+  faiss_seconds    faiss IVF-Flat (inner product, nlist = min(4 sqrt N, 1024), nprobe 16)
+                   over the same table; faiss_recall@10 is its overlap with the exact top-10.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from genrec.model import GenerativeRecommender, ModelConfig
+from genrec.model.recommender import Recommender
+from genrec.semantic_ids import SemanticIndex
+
+LEVELS = [256, 256, 256, 256]
+NPROBE = 16
+
+
+def shipped_model(n_items: int) -> GenerativeRecommender:
+    cfg = ModelConfig(level_sizes=LEVELS, n_items=n_items, d_model=128, n_heads=4, d_ff=512,
+                      encoder_layers=2, decoder_layers=2, max_items=20, item_loss=1.0,
+                      generated_levels=3)
+    torch.manual_seed(0)
+    return GenerativeRecommender(cfg).eval()
+
+
+def measure(codes: np.ndarray, batch: int, history: int, repeat: int) -> dict[str, Any]:
+    """One catalogue size: build times and per-batch medians (see module docstring)."""
+    import faiss
+
+    n = len(codes)
+    t0 = time.perf_counter()
+    index = SemanticIndex(method="synthetic", codes=codes, level_sizes=LEVELS, item_ids=[],
+                          codebook_size=256)
+    rec = Recommender(shipped_model(n), index, beam=20, item_weight=1.0)  # trie + item table
+    model_seconds = time.perf_counter() - t0
+    gen = np.random.default_rng(3)
+    hists = [gen.integers(0, min(n, 10_000), history) for _ in range(batch)]
+    excl = [h.tolist() for h in hists]
+    shipped = _median(lambda: rec.recommend(hists, 10, exclude=excl), repeat)
+    with torch.no_grad():
+        mem, mem_pos = rec._encode(hists)
+        states = rec.model.last_state(mem, mem_pos)  # [B, d] the head's queries
+    table = rec.table
+    assert table is not None
+    exact_ids = _exact_topk(states, table, 10)
+    exact = _median(lambda: _exact_topk(states, table, 10), repeat)
+    t0 = time.perf_counter()
+    ivf = _ivf(table.numpy(), faiss)
+    faiss_build = time.perf_counter() - t0
+    queries = states.numpy().astype(np.float32)
+    faiss_seconds = _median(lambda: ivf.search(queries, 10), repeat)
+    _, found = ivf.search(queries, 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found.tolist(),
+                                                                exact_ids.tolist(), strict=True)])
+    return {"shipped_seconds": shipped, "exact_seconds": exact, "faiss_seconds": faiss_seconds,
+            "faiss_recall@10": round(float(recall), 4),
+            "model_build_seconds": round(model_seconds, 2),
+            "faiss_build_seconds": round(faiss_build, 2), "faiss_nlist": ivf.nlist,
+            "leaf_fanout_max": rec.constraint.max_leaves[2]}
+
+
+def _ivf(vectors: np.ndarray, faiss: Any) -> Any:
+    n, d = vectors.shape
+    nlist = int(min(4 * np.sqrt(n), 1024))
+    ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
+    sample = vectors[np.random.default_rng(4).choice(n, min(n, 64 * nlist), replace=False)]
+    ivf.train(np.ascontiguousarray(sample))
+    for lo in range(0, n, 1 << 20):
+        ivf.add(np.ascontiguousarray(vectors[lo : lo + (1 << 20)]))
+    ivf.nprobe = NPROBE
+    return ivf
+
+
+def _exact_topk(states: torch.Tensor, table: torch.Tensor, k: int) -> torch.Tensor:
+    """Exact top-k ids [B, k] over the whole table, in chunks of 1M rows."""
+    best_s, best_i = [], []
+    for lo in range(0, len(table), 1 << 20):
+        s, i = torch.topk(states @ table[lo : lo + (1 << 20)].T, k, dim=1)
+        best_s.append(s)
+        best_i.append(i + lo)
+    _, pos = torch.topk(torch.cat(best_s, 1), k, dim=1)
+    return torch.cat(best_i, 1).gather(1, pos)
+
+
+def _median(fn: Any, repeat: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            fn()
+        times.append(time.perf_counter() - t0)
+    return round(float(np.median(times)), 5)
