@@ -56,13 +56,53 @@ def run_config(run: str | Path) -> RunConfig:
 def open_catalog(run: str | Path, **kw: Any) -> Catalog:
     """Catalog(run, ...) with a corrupt run file named instead of a KeyError/ValueError."""
     run = check_run(run)
+    index = run / "index" / "index.json"
+    try:
+        SemanticIndex.load(run / "index")
+    except GenrecError:
+        raise
+    except (KeyError, TypeError, ValueError, OSError) as err:
+        raise GenrecError(f"{index}: not a genrec index, or its files do not match it "
+                          f"({type(err).__name__}: {_short(err)})") from None
+    _check_run_files(run)
     try:
         return Catalog(run, **kw)
     except GenrecError:
         raise
+    except RuntimeError as err:  # torch: weights that do not fit the model's config
+        raise GenrecError(f"{run / 'model.json'}: does not describe "
+                          f"{run / 'model.safetensors'} ({_short(err)})") from None
     except (KeyError, TypeError, ValueError, OSError) as err:
-        raise GenrecError(f"{run}: damaged run files ({type(err).__name__}: {err}); "
-                          "the named file is not one genrec wrote") from None
+        raise GenrecError(f"{run}: damaged run files ({type(err).__name__}: {_short(err)}); "
+                          "a file there is not one genrec wrote") from None
+
+
+def _check_run_files(run: Path) -> None:
+    """The shape of items.json, model.json and config.json, so a damaged one is named."""
+    from dataclasses import fields
+
+    from genrec.model import ModelConfig
+
+    items = read_json(run / "items.json")
+    if not isinstance(items, list) or not all(isinstance(i, dict) and "id" in i for i in items):
+        raise GenrecError(f"{run / 'items.json'}: expected a list of {{\"id\", \"title\"}} "
+                          "objects")
+    if (run / "model.json").exists():
+        model = read_json(run / "model.json")
+        known = {f.name for f in fields(ModelConfig)}
+        if not isinstance(model, dict) or set(model) - known:
+            extra = sorted(set(model) - known) if isinstance(model, dict) else model
+            raise GenrecError(f"{run / 'model.json'}: not a model config (unknown {extra!r})")
+    if (run / "config.json").exists():
+        cfg = read_json(run / "config.json")
+        if not isinstance(cfg, dict) or not all(isinstance(cfg.get(s, {}), dict)
+                                                for s in ("data", "index", "train", "eval")):
+            raise GenrecError(f"{run / 'config.json'}: not a run config (a table per section)")
+
+
+def _short(err: BaseException, most: int = 160) -> str:
+    text = " ".join(str(err).split())
+    return text if len(text) <= most else text[: most - 1] + "…"
 
 
 class Run:

@@ -415,8 +415,8 @@ class Catalog:
         try:
             version = write(self._store)
         except sqlite3.IntegrityError as err:  # another process wrote between sync and commit
-            raise ItemConflict(f"another process changed the catalogue at the same moment "
-                               f"({err}); try again") from None
+            raise ItemConflict(f"items: another process changed the catalogue at the same "
+                               f"moment ({err}); try again", "items") from None
         except sqlite3.OperationalError as err:  # e.g. its lock held too long
             raise GenrecError(f"{self._store.path}: {err}; try again") from None
         return replace(new, version=version)

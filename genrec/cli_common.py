@@ -91,7 +91,8 @@ def _root(version: Annotated[bool, typer.Option(
 def one_line(err: BaseException) -> str:
     """An exception as one line: KeyError without its quotes, whitespace collapsed."""
     text = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-    return " ".join(str(text).split()) or type(err).__name__
+    text = " ".join(str(text).split()) or type(err).__name__
+    return text if len(text) <= 600 else text[:599] + "…"  # one line, not a screenful
 
 
 def run_app() -> int:

@@ -30,6 +30,14 @@ def field_docs(kind: type) -> dict[str, str]:
     return out
 
 
+# meanings of fields whose source line carries no comment (a comment there wins)
+PLAIN = {"seed": "random seed", "encoder_layers": "Transformer encoder layers",
+         "decoder_layers": "Transformer decoder layers", "dropout": "dropout probability",
+         "weight_decay": "AdamW weight decay (matrices only)",
+         "min_lr_ratio": "the cosine schedule ends at lr * min_lr_ratio",
+         "grad_clip": "gradient norm clipping"}
+
+
 def _default(f: dataclasses.Field) -> str:
     if f.default is not dataclasses.MISSING:
         value = f.default
@@ -86,7 +94,7 @@ def reference() -> str:
         for f in dataclasses.fields(kind):
             if f.name in nested or f.name in DERIVED.get(kind.__name__, ()):
                 continue
-            meaning = docs.get(f.name, "").replace("|", "\\|") or "—"
+            meaning = (docs.get(f.name) or PLAIN.get(f.name, "")).replace("|", "\\|") or "—"
             lines.append(f"| `{f.name}` | `{_default(f)}` | {meaning} |")
         lines.append("")
     return "\n".join(lines)

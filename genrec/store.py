@@ -45,6 +45,7 @@ class CatalogStore:
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(SCHEMA)
         self._check_fingerprint(fingerprint)
+        self.version()  # recorded before the first change, so changes never count themselves
 
     def _check_fingerprint(self, fingerprint: str) -> None:
         """Added codes only make sense against the index they were made beside."""
@@ -63,6 +64,8 @@ class CatalogStore:
             return int(row[0])
         (added,) = self.db.execute("SELECT COUNT(*) FROM added").fetchone()
         (retired,) = self.db.execute("SELECT COUNT(*) FROM retired").fetchone()
+        self.db.execute("INSERT OR IGNORE INTO meta VALUES ('version', ?)",
+                        (str(added + retired),))
         return int(added + retired)
 
     def _bump(self) -> int:

@@ -116,6 +116,8 @@ def _routes(app: FastAPI, catalog: Catalog, batcher: MicroBatcher) -> None:
             raise ApiError(409, str(err), err.field) from None
         except CodingError as err:
             raise ApiError(422 if err.field else 400, str(err), err.field) from None
+        except GenrecError as err:  # the catalogue file busy or unreadable: retry later
+            raise ApiError(503, str(err), "items") from None
         snap = catalog.snapshot
         items = [AddedItem(id=a.id, semantic_id=a.semantic_id, restored=a.restored,
                            path=snap.path(a.row)) for a in added]
@@ -124,7 +126,7 @@ def _routes(app: FastAPI, catalog: Catalog, batcher: MicroBatcher) -> None:
     # the body model knows the run's vector width, so the schema does too
     add_items.__annotations__["req"] = add_items_request(_vector_width(catalog))
     app.post("/items", response_model=AddItemsResponse, response_model_exclude_none=True,
-             status_code=201, responses=_errors(400, 409, 413, 422))(add_items)
+             status_code=201, responses=_errors(400, 409, 413, 422, 503))(add_items)
 
     @app.get("/items/{item_id}", response_model=ItemInfo, response_model_exclude_none=True,
              responses=_errors(404, 410, 422))
@@ -190,7 +192,15 @@ def _handlers(app: FastAPI) -> None:
         headers = dict(exc.headers or {})
         if exc.status_code == 405:  # every method of the path, not just the first route's
             headers["Allow"] = ", ".join(_methods(request))
-        return JSONResponse({"detail": str(exc.detail), "field": getattr(exc, "field", None)},
+        # every body names a field: routing errors name the path or the method
+        field = getattr(exc, "field", None) or {404: "path", 405: "method"}.get(
+            exc.status_code, "body")
+        detail = str(exc.detail)
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"path: no endpoint {request.url.path}"
+        elif exc.status_code == 405 and detail == "Method Not Allowed":
+            detail = f"method: {request.method} is not allowed on {request.url.path}"
+        return JSONResponse({"detail": detail, "field": field},
                             status_code=exc.status_code, headers=headers)
 
 
