@@ -72,11 +72,9 @@ def test_search_is_an_and_of_word_prefixes_matching_a_scan(client):
 
 
 def test_whole_words_rank_before_prefixes(client):
-    snap = _snap(client)
     hits = client.get("/items", params={"q": "oil", "limit": 100}).json()["items"]
     whole = ["oil" in tokens(f"{h['title']} {h.get('brand') or ''}") for h in hits]
-    assert whole == sorted(whole, reverse=True) and any(whole)
-    assert len(snap.records) == 1500
+    assert whole == sorted(whole, reverse=True) and any(whole) and not all(whole)
 
 
 BAD_SEARCH = [({"q": ""}, "q"), ({"q": "   "}, "q"), ({}, "q"), ({"q": "x" * 201}, "q"),

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 
 from genrec.catalog import Catalog, Snapshot
 from genrec.semantic_ids.assign import CodingError
-from genrec.serve.browse import Browser
+from genrec.serve.browse import Browser, Node
 from genrec.serve.schemas import Problem
 
 STATIC = Path(__file__).parent / "static"
@@ -167,7 +167,7 @@ def _label(snap: Snapshot, prefix: list[int]) -> str | None:
     return snap.labels.names.get(tuple(prefix))
 
 
-def _node(snap: Snapshot, prefix: list[int], node: Any, leaf: bool) -> dict[str, Any]:
+def _node(snap: Snapshot, prefix: list[int], node: Node, leaf: bool) -> dict[str, Any]:
     refs = [{"id": snap.item_ids[r], "title": _title(snap, r)} for r in node.rows]
     out = {"code": node.code, "prefix": [*prefix, node.code],
            "label": _label(snap, [*prefix, node.code]), "items": node.items,
