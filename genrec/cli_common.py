@@ -67,7 +67,7 @@ def setup(quiet: bool) -> None:
     set_quiet(quiet)
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
     logging.getLogger("genrec.data").setLevel(logging.ERROR if quiet else logging.INFO)
-    for noisy in ("matplotlib", "PIL", "httpx", "sentence_transformers"):
+    for noisy in ("matplotlib", "PIL", "httpx", "sentence_transformers", "faiss"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

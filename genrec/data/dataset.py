@@ -30,6 +30,10 @@ class Dataset:
             raise ValueError(f"{len(self.sequences)} sequences for {len(self.user_ids)} users")
         self._index: dict[str, int] | None = None
 
+    def __repr__(self) -> str:  # one line: the default would print every sequence
+        return (f"Dataset({self.name!r}, users={self.n_users}, items={self.n_items}, "
+                f"interactions={self.n_interactions}, text={self.has_text})")
+
     @property
     def n_items(self) -> int:
         return len(self.item_ids)
