@@ -19,8 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from serving_helpers import free_port, serve
+
+from genrec.semantic_ids import SemanticIndex
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
@@ -146,7 +149,7 @@ def search_and_pick(driver: Any, query: str, item_id: str | None = None) -> str:
     return picked
 
 
-def test_the_page_flow_in_a_browser(service, browser, tmp_path):
+def test_the_page_flow_in_a_browser(service, browser, head_run, tmp_path):
     from PIL import Image
 
     d, net = browser, Network(browser)
@@ -181,9 +184,25 @@ def test_the_page_flow_in_a_browser(service, browser, tmp_path):
     leaf = wait(lambda: [e for e in by_testid(d, "tree-node")
                          if e.get_attribute("data-id") == recs[0]], "the item's branch")[0]
     assert "target" in leaf.get_attribute("class")
-    assert leaf.get_attribute("data-prefix") == ",".join(map(str, top["semantic_id"]))
+    sid = top["semantic_id"]
+    alone = leaf.get_attribute("data-leaf") == "false"  # shown as its parent's only child
+    assert leaf.get_attribute("data-prefix") == ",".join(map(str, sid[:-1] if alone else sid))
     crumbs = [c.text for c in by_testid(d, "crumb")]
-    assert len(crumbs) == 4 and crumbs[1].startswith(top["path"].split(" › ")[0])
+    assert len(crumbs) == (3 if alone else 4)
+    assert crumbs[1].startswith(top["path"].split(" › ")[0])
+
+    # an item alone on its last level is shown, marked, among its parent's children
+    codes = SemanticIndex.load(head_run / "index").codes
+    _, first_row, counts = np.unique(codes[:, :-1], axis=0, return_index=True,
+                                         return_counts=True)
+    alone_row = int(first_row[np.flatnonzero(counts == 1)[0]])
+    alone_id = str(json.loads((head_run / "items.json").read_text())[alone_row]["id"])
+    d.execute_script("openItem(arguments[0])", alone_id)
+    marked = wait(lambda: [e for e in by_testid(d, "tree-node")
+                           if "target" in e.get_attribute("class")], "the marked branch")[0]
+    assert marked.get_attribute("data-leaf") == "false"
+    assert marked.get_attribute("data-id") == alone_id
+    assert marked.get_attribute("data-prefix") == ",".join(map(str, codes[alone_row, :-1]))
 
     # walk down from the root: level by level to an item
     by_testid(d, "crumb")[0].click()

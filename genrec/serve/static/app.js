@@ -141,25 +141,32 @@ async function openItem(id, row) {
   document.querySelectorAll("#recs li.open").forEach((li) => li.classList.remove("open"));
   if (row) row.classList.add("open");
   try {
-    const item = await api("GET", `/items/${encodeURIComponent(id)}`);
-    await loadTree(item.semantic_id.slice(0, -1), id);
+    const sid = (await api("GET", `/items/${encodeURIComponent(id)}`)).semantic_id;
+    const leaves = await loadTree(sid.slice(0, -1), { id });
+    if (leaves && leaves.children.length === 1 && sid.length > 2) {
+      // alone on its last level (e.g. balanced IDs): show it among its neighbours instead
+      await loadTree(sid.slice(0, -2), { id, prefix: sid.slice(0, -1).join(",") });
+    }
   } catch (err) {
     showError(err);
   }
 }
 
-async function loadTree(prefix, target) {
+// target: {id, prefix?}: mark the item's leaf, or the branch `prefix` holding it
+async function loadTree(prefix, target = {}) {
   const seq = ++state.treeSeq;
   try {
     const res = await api("GET", `/tree?prefix=${prefix.join(",")}`);
-    if (seq !== state.treeSeq) return;
+    if (seq !== state.treeSeq) return null;
     renderCrumbs(res);
     const nodes = res.children.map((node) => treeNode(node, target));
     $("tree").replaceChildren(...nodes);
     const hit = $("tree").querySelector("li.target");
     if (hit) hit.scrollIntoView({ block: "nearest" });
+    return res;
   } catch (err) {
     showError(err);
+    return null;
   }
 }
 
@@ -183,14 +190,16 @@ function treeNode(node, target) {
     const removed = node.active_items ? "" : " · removed";
     return el("li", {
       testid: "tree-node", data: { ...data, id: node.item.id },
-      className: node.item.id === target ? "target" : "",
+      className: node.item.id === target.id ? "target" : "",
     }, el("span", { className: "code" }, `#${node.code}`),
     el("span", { className: "label" }, node.item.title),
     el("span", { className: "count" }, `id ${node.item.id}${removed}`));
   }
   const examples = node.examples.map((ex) => ex.title).join(" · ");
+  const marked = target.prefix === data.prefix;
   return el("li", {
-    testid: "tree-node", data, className: "branch", title: "open",
+    testid: "tree-node", data: marked ? { ...data, id: target.id } : data,
+    className: marked ? "branch target" : "branch", title: "open",
     onclick: () => loadTree(node.prefix),
   }, el("span", { className: "code" }, String(node.code)),
   el("span", { className: "label" }, node.label || `code ${node.code}`),
