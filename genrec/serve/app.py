@@ -140,13 +140,15 @@ def _routes(app: FastAPI, catalog: Catalog, batcher: MicroBatcher) -> None:
             raise ApiError(410, f"item_id: item {item_id!r} was removed", "item_id")
         return snap.describe(row)
 
-    @app.delete("/items/{item_id}", response_model=Removed, responses=_errors(404, 422))
+    @app.delete("/items/{item_id}", response_model=Removed, responses=_errors(404, 422, 503))
     async def delete_item(item_id: str = item_id) -> dict[str, Any]:
         """Stop recommending an item (out of stock); it stays readable in histories."""
         try:
             await run_in_threadpool(catalog.retire, [item_id])
         except UnknownItem as err:
             raise ApiError(404, f"item_id: {str(err).split(': ', 1)[-1]}", "item_id") from None
+        except GenrecError as err:  # the catalogue file busy or unreadable: retry later
+            raise ApiError(503, str(err), "item_id") from None
         return {"id": item_id, "removed": True, "catalog_version": catalog.snapshot.version}
 
     summary = run_summary(catalog)  # fixed for the life of the service
