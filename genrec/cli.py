@@ -156,9 +156,11 @@ Nproc = Annotated[int, typer.Option(help="Processes for --distributed [one per G
 def _run_config(config: Path | None, dataset: str | None, data: Any) -> RunConfig:
     """The config file (or the defaults) with the data options applied, checked whole before
     any work: a bad key or a config without data fails here."""
+    from genrec.api import DEFAULT_RUN
     from genrec.run import RunConfig
 
-    run = RunConfig.from_toml(config, require_data=False) if config else RunConfig()
+    run = (RunConfig.from_toml(config, require_data=False) if config
+           else RunConfig.from_dict(DEFAULT_RUN, require_data=False))
     if dataset is not None or data is not None:
         run.dataset = dataset
         run.data = data if data is not None else type(run.data)()
