@@ -3,8 +3,10 @@ the same item vectors (imported by scaling.py; one size at a time to bound memor
 
 Per N the model (the default architecture: item-level causal encoder, 2 + 2 layers, d = 128,
 an item head; random weights) gets synthetic codes of 3 levels of 256 + a disambiguation
-level, so the decoder generates 3 levels and the item-aware leaves choose among at most 256
-items per prefix. Built once per model (timed apart): the trie and the item table [N, d].
+level and the default rule `leaf_cap = 512`: the decoder generates the fewest levels whose
+prefixes hold at most 512 items each (1 level up to ~100k items, 2 beyond), and the item-aware
+leaves score the items below the beams' prefixes. Built once per model (timed apart): the trie
+and the item table [N, d].
 Timed per batch of 64 users:
   shipped_seconds  encoder + decoder levels + item-aware leaves + re-scoring of the beam's
                    candidates (Recommender.recommend, item_weight 1): reads only candidates;
@@ -21,18 +23,20 @@ from typing import Any
 import numpy as np
 import torch
 
+from genrec.decode import ConstraintIndex
 from genrec.model import GenerativeRecommender, ModelConfig
 from genrec.model.recommender import Recommender
 from genrec.semantic_ids import SemanticIndex
 
 LEVELS = [256, 256, 256, 256]
 NPROBE = 16
+LEAF_CAP = 512  # as configs/beauty.toml
 
 
-def shipped_model(n_items: int) -> GenerativeRecommender:
+def shipped_model(n_items: int, generated_levels: int) -> GenerativeRecommender:
     cfg = ModelConfig(level_sizes=LEVELS, n_items=n_items, d_model=128, n_heads=4, d_ff=512,
                       encoder_layers=2, decoder_layers=2, max_items=20, item_loss=1.0,
-                      generated_levels=3)
+                      generated_levels=generated_levels)
     torch.manual_seed(0)
     return GenerativeRecommender(cfg).eval()
 
@@ -45,7 +49,8 @@ def measure(codes: np.ndarray, batch: int, history: int, repeat: int) -> dict[st
     t0 = time.perf_counter()
     index = SemanticIndex(method="synthetic", codes=codes, level_sizes=LEVELS, item_ids=[],
                           codebook_size=256)
-    rec = Recommender(shipped_model(n), index, beam=20, item_weight=1.0)  # trie + item table
+    levels = ConstraintIndex.build(codes, LEVELS).prefix_levels(LEAF_CAP)
+    rec = Recommender(shipped_model(n, levels), index, beam=20, item_weight=1.0)  # trie, table
     model_seconds = time.perf_counter() - t0
     gen = np.random.default_rng(3)
     hists = [gen.integers(0, min(n, 10_000), history) for _ in range(batch)]
@@ -70,7 +75,8 @@ def measure(codes: np.ndarray, batch: int, history: int, repeat: int) -> dict[st
             "faiss_recall@10": round(float(recall), 4),
             "model_build_seconds": round(model_seconds, 2),
             "faiss_build_seconds": round(faiss_build, 2), "faiss_nlist": ivf.nlist,
-            "leaf_fanout_max": rec.constraint.max_leaves[2]}
+            "generated_levels": levels,
+            "leaves_per_prefix_max": rec.constraint.max_leaves[levels - 1]}
 
 
 def _ivf(vectors: np.ndarray, faiss: Any) -> Any:

@@ -37,7 +37,7 @@ DEFAULT_RUN: dict[str, Any] = {
     "index": {"method": "rkmeans", "balance": True},
     "model": {"d_model": 128, "n_heads": 4, "d_ff": 512, "encoder_layers": 2,
               "decoder_layers": 2, "dropout": 0.2, "max_items": 20, "item_embeddings": True,
-              "item_loss": 1.0},
+              "item_loss": 1.0, "leaf_cap": 512, "distill": 1.0},
     "train": {"epochs": 30, "max_minutes": 10.0, "batch_size": 256, "lr": 0.003,
               "warmup_steps": 100, "eval_every": 5, "patience": 3},
     "eval": {"beam": 20, "item_weight": 1.0},

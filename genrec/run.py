@@ -21,6 +21,7 @@ import torch
 from genrec.config import ConfigError, build_section, check_section
 from genrec.data import Dataset, Split, load_dataset
 from genrec.data.spec import DataConfig
+from genrec.decode import ConstraintIndex
 from genrec.explain import labels_for
 from genrec.io import read_json, write_json
 from genrec.model import TIGER_PRESET, GenerativeRecommender, ModelConfig
@@ -123,8 +124,12 @@ def model_config(run: RunConfig, index: SemanticIndex, n_items: int) -> ModelCon
     unknown = sorted(set(options) - known)
     if unknown:
         raise ValueError(f"[model] has unknown keys {unknown}; known: {sorted(known)}")
+    options = base | options
+    if options.get("leaf_cap"):  # the decoder generates until a prefix holds <= cap items
+        trie = ConstraintIndex.build(index.codes, index.level_sizes)
+        options["generated_levels"] = trie.prefix_levels(options["leaf_cap"])
     return ModelConfig(level_sizes=list(index.level_sizes), shared_vocab=index.shared_vocab,
-                       n_items=n_items, **(base | options))
+                       n_items=n_items, **options)
 
 
 def load_run_dataset(run: RunConfig, data_dir: str | Path | None) -> Dataset:

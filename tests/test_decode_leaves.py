@@ -84,3 +84,5 @@ def test_first_leaf_spans_each_subtree() -> None:
             assert len(prefixes) == 1  # one node's leaves share its prefix ...
             assert np.sum(index.item_node[lvl] == node) == len(items)  # ... and are all of them
     assert index.max_leaves == [3, 2, 1]
+    # leaf_cap: the fewest generated levels whose prefixes hold <= cap items
+    assert [index.prefix_levels(cap) for cap in (5, 3, 2, 1)] == [1, 1, 2, 2]

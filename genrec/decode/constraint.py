@@ -71,6 +71,12 @@ class ConstraintIndex:
     def n_levels(self) -> int:
         return len(self.level_sizes)
 
+    def prefix_levels(self, cap: int) -> int:
+        """The fewest levels g >= 1 whose prefixes each hold at most `cap` items (a jump to
+        the leaves below a depth-g prefix then scores <= cap items); n_levels - 1 if none."""
+        fits = [g + 1 for g, most in enumerate(self.max_leaves[:-1]) if most <= cap]
+        return fits[0] if fits else max(self.n_levels - 1, 1)
+
     def child_node(self, level: int) -> np.ndarray:
         """int64 [n_nodes[level]]: node reached by each CSR edge (the identity, by layout)."""
         return np.arange(self.n_nodes[level], dtype=np.int64)

@@ -39,6 +39,9 @@ class ModelConfig:
     item_loss: float = 0.0  # >0: also train the encoder with a softmax over all items (weight)
     generated_levels: int = 0  # >0: the decoder generates this many levels; the items below
     # each generated prefix are then scored by the item head (item-aware leaves); 0: all levels
+    leaf_cap: int = 0  # >0: generated_levels is set from the index (genrec.run.model_config):
+    # the fewest levels whose prefixes each hold at most leaf_cap items, so a query scores at
+    # most beam * leaf_cap leaves whatever the catalogue size
     distill: float = 0.0  # >0: weight of a soft cross-entropy pulling each generated level
     # towards the item head's distribution summed under the trie prefixes (needs item_loss)
 
