@@ -133,8 +133,15 @@ def model_config(run: RunConfig, index: SemanticIndex, n_items: int) -> ModelCon
 
 
 def load_run_dataset(run: RunConfig, data_dir: str | Path | None) -> Dataset:
-    run.require_data()
-    ds = run.data.load() if run.data.given else load_dataset(run.dataset, data_dir)
+    """The run's data: its [data] files, else the named dataset (baseline configs, which have
+    only `dataset` and `max_users`, come through here too)."""
+    data = getattr(run, "data", None)
+    if data is not None and data.given:
+        ds = data.load()
+    elif run.dataset is None:
+        raise ConfigError("no data: set dataset = \"NAME\" or [data] interactions = \"FILE\"")
+    else:
+        ds = load_dataset(run.dataset, data_dir)
     if run.max_users:
         ds = Dataset(ds.name, ds.item_ids, ds.user_ids[: run.max_users],
                      ds.sequences[: run.max_users], ds.items)
