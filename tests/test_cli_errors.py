@@ -96,9 +96,12 @@ def test_user_mistakes_on_a_run(own_run, tmp_path):
     _one_line_error(genrec_cli("remove-items", "--run", str(run), "--ids", "nope"), "nope")
 
 
-def test_index_will_not_overwrite_an_index(own_run, tmp_path):
+def test_index_will_not_overwrite_an_index_or_a_file(own_run, tmp_path):
     done = genrec_cli("index", "--dataset", "movielens-100k", "--out", str(own_run[0] / "index"))
     _one_line_error(done, "--out", "already holds an index")
+    done = genrec_cli("index", "--dataset", "movielens-100k", "--out",
+                      str(own_run[0] / "items.json"))
+    _one_line_error(done, "--out", "is a file")
 
 
 def test_add_items_checks_its_file_before_loading_the_encoder(own_run, tmp_path):
