@@ -103,6 +103,17 @@ def by_testid(driver: Any, testid: str) -> list[Any]:
     return driver.find_elements(By.CSS_SELECTOR, f'[data-testid="{testid}"]')
 
 
+def press(find: Callable[[], Any], what: str) -> None:
+    """Click what `find` returns, again if the page re-rendered it meanwhile (stale) or
+    something was over it for a moment; what the click does is checked by the caller."""
+
+    def once() -> bool:
+        find().click()
+        return True
+
+    wait(once, f"a click on {what}")
+
+
 def ids(driver: Any, testid: str) -> list[str]:
     return [e.get_attribute("data-id") for e in by_testid(driver, testid)]
 
@@ -142,9 +153,15 @@ def search_and_pick(driver: Any, query: str, item_id: str | None = None) -> str:
                 return e
         return None
 
-    hit = wait(result, f"a search result for {query!r}")
-    picked = hit.get_attribute("data-id")
-    hit.click()
+    def pick() -> str | None:
+        hit = result()
+        if hit is None:
+            return None
+        picked = hit.get_attribute("data-id")
+        hit.click()
+        return picked
+
+    picked = wait(pick, f"a search result for {query!r}")
     wait(lambda: picked in ids(driver, "history-item"), f"{picked} in the history")
     return picked
 
@@ -164,13 +181,14 @@ def test_the_page_flow_in_a_browser(service, browser, head_run, tmp_path):
     second = search_and_pick(d, " ".join(words[:4])[:-1], items[1]["id"])
     third = search_and_pick(d, "shampoo")
     assert ids(d, "history-item") == [first, second, third]
-    by_testid(d, "history-item")[1].find_element("css selector", "button").click()
+    press(lambda: by_testid(d, "history-item")[1].find_element("css selector", "button"),
+          "a chip's remove button")
     wait(lambda: ids(d, "history-item") == [first, third], "the chip removed")
     search_and_pick(d, " ".join(words[:4])[:-1], second)
     assert ids(d, "history-item") == [first, third, second]
 
     # recommend: ten items, none from the history, each with its labelled path
-    by_testid(d, "recommend")[0].click()
+    press(lambda: by_testid(d, "recommend")[0], "Recommend")
     wait(lambda: len(by_testid(d, "rec-item")) == 10, "10 recommendations")
     recs = ids(d, "rec-item")
     assert not set(recs) & {first, second, third}
@@ -180,7 +198,7 @@ def test_the_page_flow_in_a_browser(service, browser, head_run, tmp_path):
     assert paths[0] == top["path"]
 
     # clicking a recommendation opens its branch, with the item marked
-    by_testid(d, "rec-item")[0].click()
+    press(lambda: by_testid(d, "rec-item")[0], "the top recommendation")
     leaf = wait(lambda: [e for e in by_testid(d, "tree-node")
                          if e.get_attribute("data-id") == recs[0]], "the item's branch")[0]
     assert "target" in leaf.get_attribute("class")
@@ -199,17 +217,17 @@ def test_the_page_flow_in_a_browser(service, browser, head_run, tmp_path):
     alone_id = str(json.loads((head_run / "items.json").read_text())[alone_row]["id"])
     d.execute_script("openItem(arguments[0])", alone_id)
     marked = wait(lambda: [e for e in by_testid(d, "tree-node")
-                           if "target" in e.get_attribute("class")], "the marked branch")[0]
+                           if e.get_attribute("data-id") == alone_id], "the marked branch")[0]
     assert marked.get_attribute("data-leaf") == "false"
-    assert marked.get_attribute("data-id") == alone_id
+    assert "target" in marked.get_attribute("class")
     assert marked.get_attribute("data-prefix") == ",".join(map(str, codes[alone_row, :-1]))
 
     # walk down from the root: level by level to an item
-    by_testid(d, "crumb")[0].click()
+    press(lambda: by_testid(d, "crumb")[0], "the root crumb")
     wait(lambda: all(len(e.get_attribute("data-prefix").split(",")) == 1
                      for e in by_testid(d, "tree-node")), "the first level")
     for depth in (2, 3, 4):
-        by_testid(d, "tree-node")[0].click()
+        press(lambda: by_testid(d, "tree-node")[0], "a tree node")
         wait(lambda depth=depth: by_testid(d, "tree-node") and all(
             len(e.get_attribute("data-prefix").split(",")) == depth
             for e in by_testid(d, "tree-node")), f"level {depth}")
@@ -219,10 +237,10 @@ def test_the_page_flow_in_a_browser(service, browser, head_run, tmp_path):
     by_testid(d, "add-title")[0].send_keys(NEW_TITLE)
     by_testid(d, "add-brand")[0].send_keys("Qwertyco")
     by_testid(d, "add-categories")[0].send_keys("Beauty > Makeup > Lips > Lipstick")
-    by_testid(d, "add-submit")[0].click()
+    press(lambda: by_testid(d, "add-submit")[0], "Add item")
     path = wait(lambda: by_testid(d, "added-path")[0].text, "the new item's path")
     assert path.count(" › ") == 3
-    by_testid(d, "added-open")[0].click()
+    press(lambda: by_testid(d, "added-open")[0], "Show in the tree")
     new = wait(lambda: [e for e in by_testid(d, "tree-node") if NEW_TITLE in e.text],
                "the new item in its branch")[0]
     new_id = new.get_attribute("data-id")
@@ -231,8 +249,8 @@ def test_the_page_flow_in_a_browser(service, browser, head_run, tmp_path):
     # fresh slots: the new item can be recommended
     fresh = by_testid(d, "fresh")[0]
     wait(fresh.is_enabled, "the fresh toggle (this run has an item head)")
-    fresh.click()
-    by_testid(d, "recommend")[0].click()
+    press(lambda: by_testid(d, "fresh")[0], "the fresh toggle")
+    press(lambda: by_testid(d, "recommend")[0], "Recommend")
     wait(lambda: new_id in ids(d, "rec-item"), "the new item among the recommendations")
 
     d.set_window_size(1400, 1800)  # the whole page, top to bottom

@@ -141,11 +141,15 @@ async function openItem(id, row) {
   document.querySelectorAll("#recs li.open").forEach((li) => li.classList.remove("open"));
   if (row) row.classList.add("open");
   try {
+    const seq = ++state.treeSeq;
     const sid = (await api("GET", `/items/${encodeURIComponent(id)}`)).semantic_id;
-    const leaves = await loadTree(sid.slice(0, -1), { id });
-    if (leaves && leaves.children.length === 1 && sid.length > 2) {
+    const leaves = await api("GET", `/tree?prefix=${sid.slice(0, -1).join(",")}`);
+    if (seq !== state.treeSeq) return;
+    if (leaves.children.length === 1 && sid.length > 2) {
       // alone on its last level (e.g. balanced IDs): show it among its neighbours instead
       await loadTree(sid.slice(0, -2), { id, prefix: sid.slice(0, -1).join(",") });
+    } else {
+      renderTree(leaves, { id });
     }
   } catch (err) {
     showError(err);
@@ -157,17 +161,17 @@ async function loadTree(prefix, target = {}) {
   const seq = ++state.treeSeq;
   try {
     const res = await api("GET", `/tree?prefix=${prefix.join(",")}`);
-    if (seq !== state.treeSeq) return null;
-    renderCrumbs(res);
-    const nodes = res.children.map((node) => treeNode(node, target));
-    $("tree").replaceChildren(...nodes);
-    const hit = $("tree").querySelector("li.target");
-    if (hit) hit.scrollIntoView({ block: "nearest" });
-    return res;
+    if (seq === state.treeSeq) renderTree(res, target);
   } catch (err) {
     showError(err);
-    return null;
   }
+}
+
+function renderTree(res, target) {
+  renderCrumbs(res);
+  $("tree").replaceChildren(...res.children.map((node) => treeNode(node, target)));
+  const hit = $("tree").querySelector("li.target");
+  if (hit) hit.scrollIntoView({ block: "nearest" });
 }
 
 function renderCrumbs(res) {
