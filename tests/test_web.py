@@ -9,6 +9,8 @@ from dataclasses import replace
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from genrec.serve import create_app
 from genrec.serve.browse import ItemSearch, tokens
@@ -176,3 +178,29 @@ def test_health_says_what_the_run_can_do(client, head_run):
     assert h["fresh"] is False and h["add_items"] is True and "d_model 32" in h["model"]
     with TestClient(create_app(head_run, warm=False)) as c:
         assert c.get("/health").json()["fresh"] is True
+
+
+@pytest.fixture(scope="module")
+def search_index(client):
+    snap = _snap(client)
+    words = sorted({w for r in snap.records for w in tokens(f"{r['id']} {r.get('title')} "
+                                                          f"{r.get('brand') or ''}")})
+    return snap, ItemSearch(snap), words
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(picks=st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 8)), min_size=1,
+                      max_size=3))
+def test_search_equals_a_scan_for_any_word_prefixes(search_index, picks):
+    """Random queries of one to three word prefixes (of real catalogue words): the index
+    finds exactly the items a scan of every record finds."""
+    snap, index, words = search_index
+    query = " ".join(words[i % len(words)][:n] for i, n in picks)
+    want = tokens(query)
+    expect = {r for r, rec in enumerate(snap.records)
+              if all(any(t.startswith(w) for t in tokens(f"{rec['id']} {rec.get('title')} "
+                                                        f"{rec.get('brand') or ''}"))
+                     for w in want)}
+    total, rows = index.search(snap, query, 100_000, 0)
+    assert total == len(expect) and set(rows) == expect, query

@@ -241,6 +241,10 @@ async function addItem(ev) {
 
 function init() {
   $("search").addEventListener("input", onSearchInput);
+  $("search").addEventListener("keydown", (ev) => {  // Enter takes the top hit
+    const top = $("search-results").firstElementChild;
+    if (ev.key === "Enter" && top) top.click();
+  });
   $("recommend").addEventListener("click", recommend);
   $("clear").addEventListener("click", () => { state.history = []; renderHistory(); });
   $("add-form").addEventListener("submit", addItem);
