@@ -42,6 +42,8 @@ class ModelConfig:
     leaf_cap: int = 0  # >0: generated_levels is set from the index (genrec.run.model_config):
     # the fewest levels whose prefixes each hold at most leaf_cap items, so a query scores at
     # most beam * leaf_cap leaves whatever the catalogue size
+    loss_levels: int = 0  # levels the decoder's cross-entropy trains (0: the generated ones);
+    # more than generated_levels also trains the code embeddings that the item head sums
     distill: float = 0.0  # >0: weight of a soft cross-entropy pulling each generated level
     # towards the item head's distribution summed under the trie prefixes (needs item_loss)
 
@@ -225,12 +227,14 @@ class GenerativeRecommender(nn.Module):
         cfg.distill > 0, plus a soft cross-entropy of each generated level against the head.
         """
         n_gen = self.cfg.decoded_levels
+        n_ce = max(self.cfg.loss_levels, n_gen)  # teacher-forced levels
         mem, mem_pos = self.encode(items, codes, users)
-        prefix = tgt_codes[:, :, : n_gen - 1]
-        h = self.decode(mem, mem_pos, tgt_pos, prefix)[tgt_valid]  # [N, n_gen, d]
-        logits = h @ self.tok.weight.T + self.level_mask[:n_gen]  # [N, n_gen, V]
-        target = (tgt_codes[tgt_valid][:, :n_gen] + self.offsets[:n_gen]).flatten()
+        prefix = tgt_codes[:, :, : n_ce - 1]
+        h = self.decode(mem, mem_pos, tgt_pos, prefix)[tgt_valid]  # [N, n_ce, d]
+        logits = h @ self.tok.weight.T + self.level_mask[:n_ce]  # [N, n_ce, V]
+        target = (tgt_codes[tgt_valid][:, :n_ce] + self.offsets[:n_ce]).flatten()
         loss = F.cross_entropy(logits.flatten(0, 1), target)
+        logits = logits[:, :n_gen]  # distillation: the generated levels only
         if self.cfg.item_loss > 0 or self.cfg.distill > 0:
             if self.cfg.token_inputs or not self.cfg.causal:
                 raise ValueError("item_loss needs item-level inputs and a causal encoder")
@@ -316,4 +320,4 @@ def flops_per_target(cfg: ModelConfig) -> int:
     if not cfg.causal:  # a whole window is encoded for every single target
         enc_per_target *= cfg.max_items
     head = d * cfg.n_items if cfg.item_loss > 0 else 0  # training softmax over all items
-    return 2 * (enc_per_target + dec_tok * cfg.decoded_levels + head)
+    return 2 * (enc_per_target + dec_tok * max(cfg.loss_levels, cfg.decoded_levels) + head)
