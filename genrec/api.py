@@ -43,8 +43,9 @@ DEFAULT_RUN: dict[str, Any] = {
     "eval": {"beam": 20, "item_weight": 1.0},
 }
 
-SCORE_NOTE = ("score: log-probability the model gives the item's semantic ID (higher is "
-              "better; the item head is added when the run re-ranks)")
+SCORE_NOTE = ("score: the generator's log-probability of the item, plus item_weight times the "
+              "item head's logit when the run re-scores; higher is better, comparable within "
+              "one list only")
 
 
 def check_run(run: str | Path) -> Path:
