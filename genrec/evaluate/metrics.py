@@ -42,18 +42,9 @@ def evaluate(
     desc: str = "evaluate",
 ) -> tuple[dict[str, Any], np.ndarray]:
     """Metrics over every user (no sampling) and the top-k lists [U, k]."""
-    start = time.perf_counter()
-    users = np.arange(len(histories))
-    tops = []
-    for lo in progress(range(0, len(histories), batch_size), desc=desc,
-                       total=-(-len(histories) // batch_size)):
-        batch = users[lo : lo + batch_size]
-        tops.append(recommend([histories[u] for u in batch], batch, k))
-    topk = np.concatenate(tops)
-    metrics: dict[str, Any] = ranking_metrics(topk, np.asarray(targets))
-    metrics["n_users"] = len(histories)
-    metrics["seconds"] = round(time.perf_counter() - start, 2)
-    return metrics, topk
+    metrics, parts = evaluate_readings(lambda h, u, kk: {"shipped": recommend(h, u, kk)},
+                                       histories, targets, k, batch_size, desc)
+    return metrics, parts["shipped"]
 
 
 # readings(histories, users, k) -> {"shipped": [B, k], "beam_only": [B, k], ..., and float

@@ -24,9 +24,7 @@ from genrec.errors import GenrecError
 from genrec.evaluate.metrics import (
     ReadingsFn,
     RecommendFn,
-    evaluate,
     evaluate_readings,
-    ranking_metrics,
     readings_metrics,
 )
 from genrec.io import progress
@@ -134,22 +132,10 @@ def evaluate_sharded(recommend: RecommendFn, histories: list[np.ndarray], target
     The batches are exactly those of the single-process run (same users, same padding), so
     the gathered top-k lists, and the metrics every rank computes from them, are identical.
     """
-    if not env.enabled:
-        return evaluate(recommend, histories, targets, k, batch_size, desc)
-    start = time.perf_counter()
-    starts = list(range(0, len(histories), batch_size))
-    mine = {}
-    for lo in progress(starts[env.rank :: env.world_size], desc=desc):
-        users = np.arange(lo, min(lo + batch_size, len(histories)))
-        mine[lo] = recommend([histories[u] for u in users], users, k)
-    parts: dict[int, np.ndarray] = {}
-    for part in all_gather_objects(mine, env):
-        parts.update(part)
-    topk = np.concatenate([parts[lo] for lo in starts])
-    metrics: dict[str, Any] = ranking_metrics(topk, np.asarray(targets))
-    metrics["n_users"] = len(histories)
-    metrics["seconds"] = round(time.perf_counter() - start, 2)
-    return metrics, topk
+    metrics, parts = evaluate_readings_sharded(
+        lambda h, u, kk: {"shipped": recommend(h, u, kk)}, histories, targets, env, k,
+        batch_size, desc)
+    return metrics, parts["shipped"]
 
 
 def evaluate_readings_sharded(readings: ReadingsFn, histories: list[np.ndarray],
