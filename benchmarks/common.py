@@ -59,3 +59,14 @@ def latency_stats(seconds: list[float], users: int) -> dict[str, float]:
         "p50_ms": round(1e3 * float(p50), 2),
         "p99_ms": round(1e3 * float(p99), 2),
     }
+
+
+def median_seconds(fn: Callable[[], object], repeat: int) -> float:
+    """Median wall seconds of `repeat` calls after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return round(float(np.median(times)), 5)

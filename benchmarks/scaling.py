@@ -42,7 +42,7 @@ from genrec.model import TIGER_PRESET, GenerativeRecommender, ModelConfig
 from genrec.model.incremental import CachedStep
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import hardware, tiger_codes, timed  # noqa: E402
+from common import hardware, median_seconds, tiger_codes, timed  # noqa: E402
 from scaling_shipped import measure as measure_shipped  # noqa: E402
 
 LEVEL_SIZES = [256, 256, 256, 256]
@@ -173,17 +173,6 @@ def _candidates(index: ConstraintIndex, beam: int) -> int:
     return total
 
 
-def _median(fn: Callable[[], object], repeat: int) -> float:
-    """Median wall seconds of `repeat` calls after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return round(float(np.median(times)), 5)
-
-
 def _timed_build(codes: np.ndarray, repeat: int) -> tuple[float, ConstraintIndex]:
     """Median wall seconds of `repeat` builds (numpy only: no warm-up needed), and the index."""
     times = []
@@ -224,7 +213,7 @@ def _dense_seconds(n: int, args: argparse.Namespace) -> float:
     items = [torch.randn(min(DENSE_CHUNK, n - lo), args.dim, generator=gen)
              for lo in range(0, n, DENSE_CHUNK)]
     queries = torch.randn(args.batch, args.dim, generator=gen)
-    return _median(lambda: _dense_topk(queries, items, args.k), args.repeat)
+    return median_seconds(lambda: _dense_topk(queries, items, args.k), args.repeat)
 
 
 def _dense_topk(queries: torch.Tensor, chunks: list[torch.Tensor], k: int) -> torch.Tensor:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from common import median_seconds
 
 from genrec.decode import ConstraintIndex
 from genrec.model import GenerativeRecommender, ModelConfig
@@ -55,19 +56,19 @@ def measure(codes: np.ndarray, batch: int, history: int, repeat: int) -> dict[st
     gen = np.random.default_rng(3)
     hists = [gen.integers(0, min(n, 10_000), history) for _ in range(batch)]
     excl = [h.tolist() for h in hists]
-    shipped = _median(lambda: rec.recommend(hists, 10, exclude=excl), repeat)
+    shipped = median_seconds(lambda: rec.recommend(hists, 10, exclude=excl), repeat)
     with torch.no_grad():
         mem, mem_pos = rec._encode(hists)
         states = rec.model.last_state(mem, mem_pos)  # [B, d] the head's queries
     table = rec.table
     assert table is not None
     exact_ids = _exact_topk(states, table, 10)
-    exact = _median(lambda: _exact_topk(states, table, 10), repeat)
+    exact = median_seconds(lambda: _exact_topk(states, table, 10), repeat)
     t0 = time.perf_counter()
     ivf = _ivf(table.numpy(), faiss)
     faiss_build = time.perf_counter() - t0
     queries = states.numpy().astype(np.float32)
-    faiss_seconds = _median(lambda: ivf.search(queries, 10), repeat)
+    faiss_seconds = median_seconds(lambda: ivf.search(queries, 10), repeat)
     _, found = ivf.search(queries, 10)
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found.tolist(),
                                                                 exact_ids.tolist(), strict=True)])
@@ -100,14 +101,3 @@ def _exact_topk(states: torch.Tensor, table: torch.Tensor, k: int) -> torch.Tens
         best_i.append(i + lo)
     _, pos = torch.topk(torch.cat(best_s, 1), k, dim=1)
     return torch.cat(best_i, 1).gather(1, pos)
-
-
-def _median(fn: Any, repeat: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        with torch.no_grad():
-            fn()
-        times.append(time.perf_counter() - t0)
-    return round(float(np.median(times)), 5)

@@ -19,9 +19,10 @@ import time
 import numpy as np
 import torch
 
+from genrec.api import run_config
 from genrec.evaluate import ranking_metrics
-from genrec.io import progress, read_json, write_json
-from genrec.run import RunConfig, load_recommender, load_run_dataset
+from genrec.io import progress, write_json
+from genrec.run import load_recommender, load_run_dataset
 
 
 def main() -> None:
@@ -36,8 +37,7 @@ def main() -> None:
     ap.add_argument("--json", default="benchmarks/results/search_error.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    split = load_run_dataset(RunConfig.from_dict(read_json(f"{args.run}/config.json")),
-                             args.data_dir).split()
+    split = load_run_dataset(run_config(args.run), args.data_dir).split()
     hists = split.valid_history if args.split == "valid" else split.test_history
     targets = np.asarray(split.valid_target if args.split == "valid" else split.test_target)
     users = np.sort(np.random.default_rng(args.seed).choice(len(hists), args.users,

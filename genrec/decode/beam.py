@@ -171,9 +171,7 @@ def _advance_to_leaves(index: ConstraintIndex, t: TrieTensors, state: _Beams, le
     leaf_node = torch.where(exists, leaf_node, 0)
     items = t.leaf_item[leaf_node]  # [B, W, S]
     mask = exists & t.active[items] & state.live[..., None]
-    logits = leaf(items, mask).to(torch.float32 if state.score.dtype != torch.float64
-                                  else torch.float64)
-    logits = logits.masked_fill(~mask, float("-inf"))
+    logits = leaf(items, mask).to(state.score.dtype).masked_fill(~mask, float("-inf"))
     lse = torch.logsumexp(logits, -1, keepdim=True).nan_to_num(neginf=0.0)
     logp = logits - lse
     allowed = mask & ~_excluded(items.reshape(n_users, -1), excl).view_as(mask)

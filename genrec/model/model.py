@@ -265,9 +265,11 @@ class GenerativeRecommender(nn.Module):
         prefix_key = torch.zeros(len(all_codes), dtype=torch.long, device=all_codes.device)
         for lvl in range(logits.shape[1]):
             off, size = self.cfg.offsets[lvl], self.cfg.level_sizes[lvl]
-            same = (prefix_key[None, :] == prefix_key[tgt][:, None]).to(teacher.dtype)
+            below = teacher  # level 0: every item shares the empty prefix
+            if lvl:
+                below = teacher * (prefix_key[None, :] == prefix_key[tgt][:, None])  # [N, n_items]
             mass = torch.zeros(len(tgt), size, dtype=teacher.dtype, device=teacher.device)
-            mass.index_add_(1, all_codes[:, lvl], teacher * same)  # [N, V_l]
+            mass.index_add_(1, all_codes[:, lvl], below)  # [N, V_l]
             mass = mass / mass.sum(-1, keepdim=True).clamp(min=1e-12)
             logp = logits[:, lvl, off : off + size].log_softmax(-1)
             total = total - (mass * logp).sum(-1).mean()
@@ -297,12 +299,6 @@ class GenerativeRecommender(nn.Module):
             raise ValueError("item scores need a model trained with item_loss > 0")
         last = torch.where(mem_pos == PAD_POS, -2, mem_pos).argmax(1)  # [B] newest item's slot
         return mem[torch.arange(len(mem), device=mem.device), last]
-
-    def item_log_probs(self, mem: Tensor, mem_pos: Tensor, all_codes: Tensor) -> Tensor:
-        """log p(item | history) [B, n_items] from the auxiliary item head (cfg.item_loss > 0):
-        the encoder state after the most recent history item against every item's vector."""
-        state = self.last_state(mem, mem_pos)
-        return torch.log_softmax(state @ self.item_table(all_codes).T, dim=-1)
 
 
 def flops_per_target(cfg: ModelConfig) -> int:

@@ -61,16 +61,19 @@ class Recommender:
     ) -> BeamResult:
         """Beam search for each history; `exclude` per user (e.g. the history itself)."""
         mem, mem_pos = self._encode(histories, users)
-        beam, _ = self._search(mem, mem_pos, k, exclude, constrained)
+        beam, _ = self._search(mem, mem_pos, self._state(mem, mem_pos), k, exclude, constrained)
         return _to_cpu(beam)
 
+    def _state(self, mem: Tensor, mem_pos: Tensor) -> Tensor | None:
+        """The item head's query [B, d] (None without a head)."""
+        return self.model.last_state(mem, mem_pos) if self.table is not None else None
+
     @torch.no_grad()
-    def _search(self, mem: Tensor, mem_pos: Tensor, k: int,
+    def _search(self, mem: Tensor, mem_pos: Tensor, state: Tensor | None, k: int,
                 exclude: Sequence[Sequence[int]] | None, constrained: bool
                 ) -> tuple[BeamResult, BeamResult]:
         """(shipped top-k, the beam's own top-`width` candidates) from one search."""
         width = max(self.beam, k)
-        state = self.model.last_state(mem, mem_pos) if self.table is not None else None
         leaf = None
         if state is not None and self.model.cfg.generated_levels:
             table = self.table
@@ -107,17 +110,18 @@ class Recommender:
         evaluation reading: it scores every item), plus `head_in_candidates` [B], the share of
         the head's top-k that the shipped list's candidates contain."""
         mem, mem_pos = self._encode(histories, users)
-        shipped, cand = self._search(mem, mem_pos, k, exclude, True)
-        out = {"shipped": shipped.items.cpu().numpy(), "beam_only": _head(cand, k).items}
-        if self.table is not None:
-            logits = self.model.last_state(mem, mem_pos) @ self.table.T  # [B, N]
+        state = self._state(mem, mem_pos)
+        shipped, cand = self._search(mem, mem_pos, state, k, exclude, True)
+        out = {"shipped": shipped.items.cpu().numpy(),
+               "beam_only": _head(cand, k).items.cpu().numpy()}
+        if state is not None and self.table is not None:
+            logits = state @ self.table.T  # [B, N]
             for row, items in enumerate(exclude or []):
                 logits[row, torch.as_tensor(list(items), dtype=torch.long)] = float("-inf")
             top = stable_topk(logits, k)
             out["head_only"] = top.cpu().numpy()
             inside = (top[:, :, None] == cand.items[:, None, :]).any(-1)  # [B, k]
             out["head_in_candidates"] = inside.float().mean(1).cpu().numpy()
-        out["beam_only"] = out["beam_only"].cpu().numpy()
         return out
 
     @torch.no_grad()
@@ -128,22 +132,24 @@ class Recommender:
         users: np.ndarray | None = None,
         exclude: Sequence[Sequence[int]] | None = None,
         constrained: bool = True,
-        want_item: bool = True,
-    ) -> tuple[BeamResult, Tensor | None]:
+    ) -> tuple[BeamResult, Tensor]:
         """recommend() and, from the same encoding, the item head's log p(item | history)
         [B, N] on CPU (cold-start slots; it scores every item)."""
         mem, mem_pos = self._encode(histories, users)
-        result, _ = self._search(mem, mem_pos, k, exclude, constrained)
-        item_logp = None
-        if want_item:
-            item_logp = self.model.item_log_probs(mem, mem_pos, self.codes.to(mem.device)).cpu()
-        return _to_cpu(result), item_logp
+        state = self.model.last_state(mem, mem_pos)  # raises without an item head
+        result, _ = self._search(mem, mem_pos, state, k, exclude, constrained)
+        return _to_cpu(result), self._log_probs(state)
 
     @torch.no_grad()
     def item_log_probs(self, histories: list[np.ndarray]) -> Tensor:
         """The item head's log p(item | history) over the whole catalogue [B, N], on CPU."""
         mem, mem_pos = self._encode(histories)
-        return self.model.item_log_probs(mem, mem_pos, self.codes.to(mem.device)).cpu()
+        return self._log_probs(self.model.last_state(mem, mem_pos))
+
+    def _log_probs(self, state: Tensor) -> Tensor:
+        """log_softmax of state [B, d] against the cached item table -> [B, N] on CPU."""
+        assert self.table is not None
+        return torch.log_softmax(state @ self.table.T, dim=-1).cpu()
 
     @torch.no_grad()
     def _encode(self, histories: list[np.ndarray], users: np.ndarray | None = None
