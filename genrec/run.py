@@ -125,6 +125,11 @@ def model_config(run: RunConfig, index: SemanticIndex, n_items: int) -> ModelCon
     if unknown:
         raise ValueError(f"[model] has unknown keys {unknown}; known: {sorted(known)}")
     options = base | options
+    levels = len(index.level_sizes)
+    for key in ("generated_levels", "loss_levels"):
+        if options.get(key, 0) > levels:
+            raise ConfigError(f"model.{key} = {options[key]}: the index has only {levels} "
+                              "levels (codes + disambiguation)")
     if options.get("leaf_cap"):  # the decoder generates until a prefix holds <= cap items
         trie = ConstraintIndex.build(index.codes, index.level_sizes)
         options["generated_levels"] = trie.prefix_levels(options["leaf_cap"])

@@ -46,6 +46,17 @@ def test_bad_configs_fail_before_any_work(tmp_path, config, key):
     assert time.perf_counter() - start < 30
 
 
+@pytest.mark.parametrize("key", ["generated_levels", "loss_levels"])
+def test_model_levels_beyond_the_index_are_named(tmp_path, data_root, key):
+    """Checked once the index says how many levels there are (random codes: seconds)."""
+    cfg = tmp_path / "levels.toml"
+    cfg.write_text('dataset = "movielens-100k"\n[index]\nmethod = "random"\ncodebook_size = 16\n'
+                   f"[model]\nitem_loss = 1.0\n{key} = 9\n")
+    done = genrec_cli("run", "--config", str(cfg), "--out", str(tmp_path / "run"),
+                      "--data-dir", str(data_root))
+    _one_line_error(done, f"model.{key}")
+
+
 @pytest.mark.parametrize("args, names", [
     (("recommend", "--history", "1", "-k", "0"), ("-k",)),
     (("recommend", "--history", "1", "--beam", "0"), ("--beam",)),
