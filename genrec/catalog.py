@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from genrec.catalog_snapshot import ItemConflict, Snapshot, UnknownItem
-from genrec.coldstart import load_content, neighbour_rows, unit
+from genrec.coldstart import ColdStart, load_coldstart, load_content, neighbour_rows, unit
 from genrec.errors import GenrecError
 from genrec.explain import LabelMaker, codes_fingerprint, labels_for
 from genrec.io import read_json
@@ -61,16 +61,19 @@ class Added:
 class Catalog:
     def __init__(self, run_dir: str | Path, *, persist: bool = True, model: bool = True,
                  explain: bool = False, beam: int | None = None,
-                 data_dir: str | Path | None = None) -> None:
+                 data_dir: str | Path | None = None, coldstart: ColdStart | None = None) -> None:
         """persist=False: changes stay in memory and nothing is written into the run (labels
         missing from the run are built in memory); persist=True: changes commit to
-        run/catalog.sqlite, and changes other processes commit there are picked up."""
+        run/catalog.sqlite, and changes other processes commit there are picked up.
+        coldstart: how added items are scored (default: the run's coldstart.json, written by
+        benchmarks/coldstart.py select, else genrec.coldstart's defaults)."""
         self.run_dir = Path(run_dir)
         self.index = SemanticIndex.load(self.run_dir / "index")
         self.fingerprint = codes_fingerprint(self.index.codes)
         eval_cfg = run_eval_config(self.run_dir)
         self.beam, self.item_weight = beam or eval_cfg.beam, eval_cfg.item_weight
         self.persist = persist
+        self.coldstart = coldstart or load_coldstart(self.run_dir)
         self._lock = threading.Lock()  # one writer at a time; readers never wait
         self._coder_lock = threading.Lock()
         self._coder: NewItemCoder | None = None
@@ -175,7 +178,7 @@ class Catalog:
         snap = Snapshot(0, 0, list(self.index.item_ids), base,
                         {i: r for r, i in enumerate(self.index.item_ids)}, codes,
                         np.ones(len(codes), dtype=bool), len(codes), None, labels,
-                        load_content(self.run_dir / "index", len(codes)))
+                        load_content(self.run_dir / "index", len(codes)), self.coldstart)
         added = self._store.added() if self._store is not None else []
         retired = self._store.retired() if self._store is not None else set()
         if [r.row for r in added] != list(range(len(codes), len(codes) + len(added))):
@@ -281,7 +284,7 @@ class Catalog:
         weight = model.item.weight.detach()
         todo = [row for row in range(n_trained, len(codes)) if row not in self._extra]
         if todo and content is not None:
-            self._extra |= _content_rows(model, codes, content, todo)
+            self._extra |= _content_rows(model, codes, content, todo, self.coldstart.neighbours)
         for row in todo:
             if row not in self._extra:
                 self._extra[row] = _neighbour_mean(weight, self.index.codes, codes[row])
@@ -349,11 +352,11 @@ def _base_model(model: GenerativeRecommender) -> GenerativeRecommender:
 
 
 def _content_rows(model: GenerativeRecommender, codes: np.ndarray, content: np.ndarray,
-                  rows: list[int]) -> dict[int, torch.Tensor]:
+                  rows: list[int], neighbours: int) -> dict[int, torch.Tensor]:
     """Item-embedding rows that make each new item's full vector (its code embeddings plus
     this row) the mean of its content-nearest trained items' vectors, input and output alike."""
     n_trained = model.item.num_embeddings
-    near = neighbour_rows(content[rows], content[:n_trained])  # [M, k]
+    near = neighbour_rows(content[rows], content[:n_trained], neighbours)  # [M, k]
     with torch.no_grad():
         table = model.item_table(torch.from_numpy(codes[:n_trained]))  # [T, d]
         own = model.code_vectors(torch.from_numpy(codes[rows]))

@@ -1,28 +1,29 @@
 """New items, which no user has interacted with yet: how the model reads and ranks them.
 
-Generative retrieval alone is weak here: a new item's last code token sits under its prefix
-in a slot the decoder never saw, so the beam rarely reaches it (the TIGER paper's cold-start
-caveat; LIGER, Yang et al. 2024, makes the same finding). genrec therefore ranks new items
-with two signals the trained model does have, and gives them a capped number of list slots
-(TIGER's epsilon) instead of asking the beam to find them:
+A new item gets what the trained model can give it (TIGER's cold-start recipe, LIGER's dense
+view of it):
 
-- the item head (models trained with item_loss): a new item's output vector is the mean of
-  the vectors of its `NEIGHBOURS` nearest trained items by content, so the model scores it as
-  it scores the items it most resembles;
-- content similarity: the item's text embedding against the user's last `RECENT` items'
-  embeddings, weighted `DECAY` ** age (the newest item weighs 1): a recency-weighted
-  content-KNN signal.
+- codes from the frozen quantizer, so it sits in the trie under the prefix of its nearest
+  semantic neighbours and the decoder's beam can generate it;
+- an item-head vector: the mean of the full vectors of its `neighbours` nearest trained items by
+  content, so the head scores it as it scores the items it most resembles;
+- per user, a bonus added to its head logit wherever the model scores it (the beam's leaves and
+  the re-scoring): `bias` nats plus `content_weight` times the cosine between the item's text
+  vector and the user's content query (the last `recent` history items' text vectors weighted
+  `decay` ** age; the newest weighs 1). A negative bias means a new item must beat the trained
+  item it would displace by that many nats.
 
-Each signal is standardised per user over the new items and mixed, `HEAD_SHARE` of the head.
-A fresh pick then takes a slot only while its item-head log-probability is within
-`FRESH_MARGIN` nats of the trained item it would push out (the last one left in the list), so
-users whom the model sees as far from every new item keep their in-catalogue list.
-The constants were chosen on *validation* users of benchmarks/coldstart.py (target: the
-second-to-last item), never on the test users; see docs/benchmarks.md.
+A list may cap how many new items it shows (TIGER's epsilon): `slots` new items at most, with
+`slot_bias[slots - 1]` as the bias (fewer slots can afford a bolder bias). Every constant is
+chosen on validation users by `benchmarks/coldstart.py select` (never on test users) and
+recorded under `selection` in benchmarks/results/coldstart.json; the defaults here are
+Beauty's choice, and a test keeps them equal.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -30,14 +31,49 @@ import torch
 from torch import Tensor
 
 from genrec.errors import DataError
-from genrec.io import read_npy, write_npy
+from genrec.io import read_json, read_npy, write_json, write_npy
 
 CONTENT_FILE = "content.npy"  # float16 [n_items, d] unit text vectors, beside the index
-NEIGHBOURS = 5  # trained items whose mean vector a new item takes
-RECENT = 5  # history items that make the user's content query
-DECAY = 0.5  # weight of a history item per step of age in that query
-HEAD_SHARE = 0.3  # weight of the item head in the fresh-item score (content: the rest)
-FRESH_MARGIN = 4.0  # nats: how far below a displaced trained item a fresh pick may score
+
+
+@dataclass(frozen=True)
+class ColdStart:
+    """How new items are scored (see the module docstring); chosen on validation."""
+
+    neighbours: int = 5  # trained items (nearest by content) whose mean vector a new item takes
+    recent: int = 5  # history items in the user's content query
+    decay: float = 0.5  # weight of a history item per step of age in that query
+    content_weight: float = 0.0  # nats per unit of cosine between query and new item
+    bias: float = 0.0  # nats added to every new item when the list shows any number of them
+    slot_bias: tuple[float, ...] = ()  # bias when at most 1, 2, ... new items are shown
+    #                                    (the last entry serves any larger cap; empty: bias)
+
+    def bias_for(self, slots: int) -> float:
+        """The bias for a list showing at most `slots` new items (0: no cap)."""
+        if slots <= 0 or not self.slot_bias:
+            return self.bias
+        return self.slot_bias[min(slots, len(self.slot_bias)) - 1]
+
+
+COLDSTART_FILE = "coldstart.json"  # a run's own ColdStart, beside its config
+
+
+def load_coldstart(run_dir: str | Path) -> ColdStart:
+    """The run's coldstart.json when it has one, else the defaults."""
+    path = Path(run_dir) / COLDSTART_FILE
+    if not path.exists():
+        return ColdStart()
+    raw = read_json(path)
+    names = {f.name for f in fields(ColdStart)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise DataError(f"unknown key {unknown[0]!r} (known: {', '.join(sorted(names))})",
+                        path=path)
+    return ColdStart(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+
+
+def save_coldstart(run_dir: str | Path, cs: ColdStart) -> None:
+    write_json(Path(run_dir) / COLDSTART_FILE, asdict(cs))
 
 
 def save_content(index_dir: str | Path, vectors: np.ndarray) -> None:
@@ -64,48 +100,43 @@ def unit(vectors: np.ndarray) -> np.ndarray:
     return (vectors / (np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-12)).astype(np.float32)
 
 
-def neighbour_rows(new: np.ndarray, trained: np.ndarray, k: int = NEIGHBOURS) -> np.ndarray:
+def neighbour_rows(new: np.ndarray, trained: np.ndarray, k: int) -> np.ndarray:
     """int64 [M, k]: the k trained rows nearest (cosine) to each new unit vector [M, d]."""
     sims = new @ trained.T  # [M, T]
     k = min(k, trained.shape[0])
     return np.argpartition(-sims, k - 1, axis=1)[:, :k]
 
 
-def fresh_scores(head_logp: Tensor, content: np.ndarray, histories: list[np.ndarray],
-                 candidates: np.ndarray) -> Tensor:
-    """Scores float32 [B, M] of the candidate rows [M] for each history.
-
-    head_logp: the item head's log p over the catalogue [B, N]; content: unit vectors [N, d].
-    """
-    cand = torch.from_numpy(content[candidates])  # [M, d]
-    query = torch.from_numpy(np.stack([_query(content[h[-RECENT:]]) for h in histories]))
-    sim = query @ cand.T  # [B, M]
-    head = head_logp[:, torch.from_numpy(candidates)].float()
-    return HEAD_SHARE * _standard(head) + (1 - HEAD_SHARE) * _standard(sim)
+def content_query(content: np.ndarray, history: np.ndarray, recent: int, decay: float
+                  ) -> np.ndarray:
+    """The user's content query [d]: the last `recent` history rows' vectors, weighted
+    decay ** age (the newest weighs 1). content: unit vectors [N, d]."""
+    rows = np.asarray(history, dtype=np.int64)[-recent:] if recent > 0 else history[:0]
+    weights = decay ** np.arange(len(rows))[::-1]
+    return (weights[:, None] * content[rows]).sum(0).astype(np.float32)
 
 
-def merge_fresh(warm: list[tuple[int, float]], picks: list[tuple[int, float]],
-                head_logp: Tensor, k: int) -> list[tuple[int, float]]:
-    """Top-k (row, score): trained items first, then the fresh picks (best first) that pass
-    the margin, each displacing the last trained item left; head_logp [N] for this user."""
-    keep, taken = list(warm[:k]), []
-    for row, score in picks:
-        if len(keep) + len(taken) < k:  # room without displacing anything
-            taken.append((row, score))
-        elif keep and head_logp[row] + FRESH_MARGIN >= head_logp[keep[-1][0]]:
-            keep.pop()
-            taken.append((row, score))
-        else:
-            break
-    return keep + taken
+def new_item_bonus(cs: ColdStart, content: np.ndarray, histories: Sequence[np.ndarray],
+                   new_rows: np.ndarray, slots: int = 0) -> Tensor:
+    """float32 [B, M]: nats added to each new row's head logit [M] for each history (rows)."""
+    query = np.stack([content_query(content, h, cs.recent, cs.decay) for h in histories])
+    cos = torch.from_numpy(query) @ torch.from_numpy(content[new_rows]).T  # [B, M]
+    return cs.bias_for(slots) + cs.content_weight * cos
 
 
-def _query(recent: np.ndarray) -> np.ndarray:
-    """Recency-weighted sum of the recent items' vectors [n, d] (oldest first) -> [d]."""
-    weights = DECAY ** np.arange(len(recent))[::-1]
-    return (weights[:, None] * recent).sum(0).astype(np.float32)
-
-
-def _standard(x: Tensor) -> Tensor:
-    """Per row: zero mean, unit variance (a constant row becomes zeros)."""
-    return (x - x.mean(1, keepdim=True)) / (x.std(1, keepdim=True, unbiased=False) + 1e-6)
+def cap_new(items: list[list[tuple[int, float]]], is_new: np.ndarray, slots: int, k: int
+            ) -> list[list[tuple[int, float]]]:
+    """Per list (best first), the first k entries with at most `slots` new rows (0: no cap)."""
+    out = []
+    for lst in items:
+        kept, shown = [], 0
+        for row, score in lst:
+            if slots and is_new[row]:
+                if shown >= slots:
+                    continue
+                shown += 1
+            kept.append((row, score))
+            if len(kept) == k:
+                break
+        out.append(kept)
+    return out

@@ -40,10 +40,12 @@ def beauty_vectors(beauty, tmp_path_factory):
     return embed_texts([item_text(r) for r in beauty.items[:1500]], cache_dir=cache / "emb")
 
 
-def make_serving_run(out: Path, ds, vectors, n_items: int = 1500, item_loss: float = 0.0) -> Path:
+def make_serving_run(out: Path, ds, vectors, n_items: int = 1500, item_loss: float = 0.0,
+                     generated_levels: int = 0) -> Path:
     """A small run folder that serves: the first `n_items` Beauty items, an rkmeans index
     (3 x 8 codes, so codes collide) with its quantizer and content vectors, and an untrained
-    tiny model (with an item head when item_loss > 0)."""
+    tiny model (with an item head when item_loss > 0; generating that many levels and
+    scoring the items below with the head when generated_levels > 0)."""
     from dataclasses import asdict
 
     import torch
@@ -65,6 +67,8 @@ def make_serving_run(out: Path, ds, vectors, n_items: int = 1500, item_loss: flo
     write_json(out / "items.json", items)
     model = {"d_model": 32, "n_heads": 2, "d_ff": 64, "encoder_layers": 1, "decoder_layers": 1,
              "max_items": 5, "item_embeddings": True, "item_loss": item_loss}
+    if generated_levels:
+        model["generated_levels"] = generated_levels
     write_json(out / "config.json", RunConfig(index=cfg, model=model).to_dict())
     mcfg = ModelConfig(level_sizes=index.level_sizes, n_items=n_items, **model)
     torch.manual_seed(0)
@@ -77,6 +81,14 @@ def head_run(beauty, beauty_vectors, tmp_path_factory) -> Path:
     """Read-only: serving_run with an item head (item_loss), for re-ranking and fresh slots."""
     return make_serving_run(tmp_path_factory.mktemp("head") / "run", beauty, beauty_vectors,
                             item_loss=1.0)
+
+
+@pytest.fixture(scope="session")
+def leaf_run(beauty, beauty_vectors, tmp_path_factory) -> Path:
+    """Read-only: head_run whose decoder generates the first level and whose head scores the
+    items below it (item-aware leaves, as the release configs)."""
+    return make_serving_run(tmp_path_factory.mktemp("leaf") / "run", beauty, beauty_vectors,
+                            item_loss=1.0, generated_levels=1)
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from serving_helpers import free_port, serve
 
 from genrec.catalog import Catalog
+from genrec.coldstart import ColdStart, save_coldstart
 from genrec.serve import create_app
 
 
@@ -118,21 +119,27 @@ def test_add_recommend_delete_round_trip(run):
         assert c.get("/items/nope").status_code == 404
 
 
-def test_fresh_slots_show_added_items_or_say_why_not(run, head_run, tmp_path):
+def test_fresh_slots_show_added_items_or_say_why_not(run, leaf_run, tmp_path):
     twin = {"id": "new-1", "title": "OPI Nail Lacquer, Bubble Bath", "brand": "OPI"}
     with TestClient(create_app(run, warm=False)) as c:  # no item head: cannot rank new items
         assert c.post("/items", json={"items": [twin]}).status_code == 201
         r = c.post("/recommend", json={"history": ["1"], "k": 5, "fresh": 1})
         assert r.status_code == 422 and r.json()["field"] == "fresh", r.text
         assert "item_loss" in r.json()["detail"]
-    shutil.copytree(head_run, tmp_path / "head")
-    with TestClient(create_app(tmp_path / "head", warm=False)) as c:
-        assert c.post("/items", json={"items": [twin]}).status_code == 201
-        ids = [it["id"] for it in c.post("/recommend", json={"history": ["1", "2"], "k": 5,
-                                                             "fresh": 1}).json()["items"]]
-        plain = [it["id"] for it in c.post("/recommend", json={"history": ["1", "2"], "k": 5}
-                                           ).json()["items"]]
-        assert len(ids) == 5 and ids[-1] == "new-1" and ids[:4] == plain[:4]
+    shutil.copytree(leaf_run, tmp_path / "leaf")
+    # the run's own cold-start constants: new items win whenever the beam reaches them
+    save_coldstart(tmp_path / "leaf", ColdStart(bias=40.0, slot_bias=(40.0,)))
+    twins = [twin | {"id": f"new-{j}"} for j in (1, 2, 3)]
+    with TestClient(create_app(tmp_path / "leaf", warm=False)) as c:
+        assert c.post("/items", json={"items": twins}).status_code == 201
+        hist = {"history": ["1", "2"], "k": 5}
+        plain = [it["id"] for it in c.post("/recommend", json=hist).json()["items"]]
+        ids = [it["id"] for it in c.post("/recommend", json=hist | {"fresh": 1}
+                                         ).json()["items"]]
+        assert sum(i.startswith("new-") for i in plain) == 3  # generated, on top
+        # capped at one: the best new item keeps its place, the trained items move up
+        assert len(ids) == 5 and ids[0] == plain[0] and ids[1:3] == plain[3:]
+        assert not any(i.startswith("new-") for i in ids[1:])
 
 
 def test_bad_new_items_are_4xx_naming_the_field(client):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -16,6 +17,20 @@ from genrec.model.model import GenerativeRecommender
 from genrec.semantic_ids import SemanticIndex
 
 READINGS = ("shipped", "beam_only", "head_only")
+
+
+@dataclass(frozen=True)
+class Bonus:
+    """Nats added, per user, to the head logits of some rows (new items: genrec.coldstart)."""
+
+    pos: Tensor  # int64 [N]: row -> column of `value`, -1 for rows without a bonus
+    value: Tensor  # float32 [B, M]: the bonus of each user's M rows
+
+    def at(self, users: Tensor, items: Tensor) -> Tensor:
+        """Bonus of items (any shape, -1 padding reads 0) for users (same shape) -> float."""
+        col = self.pos[items.clamp(min=0)]
+        hit = (col >= 0) & (items >= 0)
+        return torch.where(hit, self.value[users, col.clamp(min=0)], 0.0)
 
 
 class Recommender:
@@ -58,10 +73,13 @@ class Recommender:
         users: np.ndarray | None = None,
         exclude: Sequence[Sequence[int]] | None = None,
         constrained: bool = True,
+        bonus: Bonus | None = None,
     ) -> BeamResult:
-        """Beam search for each history; `exclude` per user (e.g. the history itself)."""
+        """Beam search for each history; `exclude` per user (e.g. the history itself); `bonus`
+        adds to some rows' head logits wherever the head scores them (leaves, re-scoring)."""
         mem, mem_pos = self._encode(histories, users)
-        beam, _ = self._search(mem, mem_pos, self._state(mem, mem_pos), k, exclude, constrained)
+        beam, _ = self._search(mem, mem_pos, self._state(mem, mem_pos), k, exclude, constrained,
+                               bonus)
         return _to_cpu(beam)
 
     def _state(self, mem: Tensor, mem_pos: Tensor) -> Tensor | None:
@@ -70,8 +88,8 @@ class Recommender:
 
     @torch.no_grad()
     def _search(self, mem: Tensor, mem_pos: Tensor, state: Tensor | None, k: int,
-                exclude: Sequence[Sequence[int]] | None, constrained: bool
-                ) -> tuple[BeamResult, BeamResult]:
+                exclude: Sequence[Sequence[int]] | None, constrained: bool,
+                bonus: Bonus | None = None) -> tuple[BeamResult, BeamResult]:
         """(shipped top-k, the beam's own top-`width` candidates) from one search."""
         width = max(self.beam, k)
         leaf = None
@@ -82,7 +100,10 @@ class Recommender:
                 b, w, s = items.shape
                 rows = mask.nonzero(as_tuple=True)  # only existing, active items
                 out = torch.zeros(b, w, s, dtype=state.dtype, device=items.device)
-                out[rows] = (table[items[rows]] * state[rows[0]]).sum(-1)
+                hit = items[rows]
+                out[rows] = (table[hit] * state[rows[0]]).sum(-1)
+                if bonus is not None:
+                    out[rows] += bonus.at(rows[0], hit)
                 return out
 
         step = CachedStep(self.model, mem, mem_pos)  # == decode + level_logits, cached
@@ -91,7 +112,11 @@ class Recommender:
                            leaf=leaf, leaf_from=self.model.cfg.generated_levels)
         self.invalid.append(cand.invalid_rate)
         if self.item_weight and state is not None:
-            shipped = rerank(cand, self.head_logits(state, cand.items), self.item_weight, k)
+            logit = self.head_logits(state, cand.items)
+            if bonus is not None:
+                users = torch.arange(len(cand.items), device=logit.device)[:, None]
+                logit = logit + bonus.at(users.expand_as(cand.items), cand.items)
+            shipped = rerank(cand, logit, self.item_weight, k)
         else:
             shipped = _head(cand, k)
         return shipped, cand
@@ -132,12 +157,13 @@ class Recommender:
         users: np.ndarray | None = None,
         exclude: Sequence[Sequence[int]] | None = None,
         constrained: bool = True,
+        bonus: Bonus | None = None,
     ) -> tuple[BeamResult, Tensor]:
         """recommend() and, from the same encoding, the item head's log p(item | history)
         [B, N] on CPU (cold-start slots; it scores every item)."""
         mem, mem_pos = self._encode(histories, users)
         state = self.model.last_state(mem, mem_pos)  # raises without an item head
-        result, _ = self._search(mem, mem_pos, state, k, exclude, constrained)
+        result, _ = self._search(mem, mem_pos, state, k, exclude, constrained, bonus)
         return _to_cpu(result), self._log_probs(state)
 
     @torch.no_grad()

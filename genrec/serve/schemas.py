@@ -46,8 +46,9 @@ class RecommendRequest(Strict):
         description="Ids never to recommend; default: the whole history.")
     explain: bool = Field(False, description="Add each item's semantic-ID path.")
     fresh: int = Field(0, ge=0, le=K_MAX, description=(
-        "Up to this many of the k slots may go to items added after training, ranked by the "
-        "item head and their text (cold start); 0: the beam's ranking alone. At most k."))
+        "At most this many of the k slots go to items added after training (TIGER's epsilon; "
+        "the beam generates them, scored by the item head and their text); 0: no cap. "
+        "At most k."))
 
     @field_validator("fresh")
     @classmethod
@@ -61,8 +62,8 @@ class RecommendRequest(Strict):
 class RecommendedItem(BaseModel):
     id: str
     score: float = Field(description="Joint log-probability of the item's semantic ID (plus "
-                         "the item head's, when the run re-ranks); a fresh slot's item has "
-                         "its cold-start score instead.")
+                         "the item head's, when the run re-ranks); an added item's includes "
+                         "its cold-start bonus.")
     title: str
     path: str | None = Field(None, description="Readable semantic-ID path (explain=true).")
 
