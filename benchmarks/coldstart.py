@@ -52,7 +52,7 @@ from genrec.api import make_index
 from genrec.catalog import Catalog
 from genrec.coldstart import ColdStart, load_content, save_coldstart
 from genrec.data import Dataset, Split, load_dataset
-from genrec.io import read_json, write_json
+from genrec.io import is_quiet, read_json, write_json
 from genrec.model import GenerativeRecommender
 from genrec.model.train import Trainer
 from genrec.run import RunConfig, load_recommender, model_config, save_items
@@ -61,7 +61,9 @@ NEIGHBOURS = (1, 2, 5, 10, 20)
 RECENT = (1, 2, 3, 5, 10, 20)
 DECAY = (0.25, 0.5, 0.75, 1.0)
 CONTENT_WEIGHT = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
-BIAS = (-8.0, -6.0, -4.0, -3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0)
+BIAS = (-8.0, -6.0, -4.0, -3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0)
+MARGIN = (-4.0, -3.0, -2.0, -1.0, 0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 7.0,
+          8.0, 10.0, 12.0, 16.0, 1e9)  # 1e9: a pick always takes its slot
 EPS = (0.1, 0.2)
 
 
@@ -75,6 +77,8 @@ def main() -> None:
     held = np.random.default_rng(args.seed).random(ds.n_items) < args.holdout  # bool [N]
     out = args.out_dir = Path(args.out or f"runs/coldstart-{_short(run.dataset)}")
     result = Path(f"benchmarks/results/coldstart-{_short(run.dataset)}.json")
+    if args.quick:
+        result = out / "coldstart-quick.json"
     start = time.perf_counter()
     if args.phase == "train":
         return _train_warm(ds, held, out, run, args)
@@ -82,10 +86,13 @@ def main() -> None:
     if args.phase == "liger":
         block["liger"] = _liger(ds, Path(args.run), block["selection"], args)
     else:
-        cat, is_new = _catalog(out, ds, held, ColdStart(**_cs(block, args.phase)))
+        cat, is_new = _catalog(out, ds, held, _cold_start(_cs(block, args.phase)))
         h = Harness(cat.snapshot.rec, cat.snapshot.content, is_new)
         valid, test = (_users(ds, cat, held, back) for back in (1, 0))
+        if args.quick:
+            valid, test = ((c.take(200), w.take(300)) for c, w in (valid, test))
         if args.phase == "select":
+            args.previous = block.get("selection") if args.reuse_ranking else None
             block["selection"] = _select(h, *valid, args)
         else:
             block["test"] = _test(h, *test, block["selection"], cat, args)
@@ -108,7 +115,25 @@ def _parse() -> argparse.Namespace:
                     help="warm validation users that measure the drop while selecting")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
-    return ap.parse_args()
+    ap.add_argument("--reuse-ranking", action="store_true",
+                    help="select: keep the new-item ranking and KNN choices already recorded")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke run: tiny grids, a few hundred users, results under runs/")
+    args = ap.parse_args()
+    if args.quick:
+        global NEIGHBOURS, RECENT, DECAY, CONTENT_WEIGHT, BIAS
+        NEIGHBOURS, RECENT, DECAY, CONTENT_WEIGHT = (5,), (3, 5), (0.5,), (0.0, 8.0)
+        BIAS = (-2.0, 0.0, 2.0)
+        global MARGIN
+        MARGIN = (0.0, 4.0, 1e9)
+        args.warm_sample = 300
+    return args
+
+
+def log(message: str) -> None:
+    """One progress line on stderr (silenced with GENREC_QUIET=1)."""
+    if not is_quiet():
+        print(message, file=sys.stderr, flush=True)
 
 
 def _short(dataset: str) -> str:
@@ -170,32 +195,83 @@ def _select(h: Harness, cold: Users, warm_all: Users, args: argparse.Namespace
     warm = warm_all.take(args.warm_sample, args.seed)
     sel: dict[str, Any] = {"n_cold_users": len(cold), "n_warm_users": len(warm),
                            "budget": args.budget}
-    sel["scorer"], scorer = _select_scorer(h, cold)
-    sel["knn"] = _select_knn(h, cold)
+    if args.previous and "scorer" in args.previous:  # stage 1 as chosen before (same users)
+        sel["scorer"], sel["knn"] = args.previous["scorer"], args.previous["knn"]
+        scorer = ColdStart(**{k: args.previous["genrec"][k] for k in
+                              ("neighbours", "recent", "decay", "content_weight")})
+    else:
+        sel["scorer"], scorer = _select_scorer(h, cold)
+        sel["knn"] = _select_knn(h, cold)
     before = h.lists(warm, None)
     base = {"shipped": metrics(before["shipped"], warm)["recall@10"],
             "beam": metrics(before["beam"], warm)["recall@10"]}
     h.set_neighbours(scorer.neighbours)
-    sel["bias_search"] = {}
-    biases: dict[str, dict[int, float]] = {}
-    for name, cs, fn in (("genrec", scorer, None),
-                         ("head_only", replace(scorer, content_weight=0.0), None),
-                         ("content_only", scorer, h.content_only_bonus())):
-        biases[name] = {}
-        for slots in (1, 2, 0) if name == "genrec" else (1, 2):
-            b, trail = _select_bias(h, cold, warm, cs, slots, fn, base, args.budget)
-            biases[name][slots] = b
-            sel["bias_search"][f"{name}/{_policy(slots)}"] = trail
+    sel["fresh_search"], margins = {}, {}
+    for name, rank in (("genrec", "genrec"), ("head_only", "head"), ("content_only", "content")):
+        for slots in (1, 2):
+            margins[name, slots], sel["fresh_search"][f"{name}/eps=0.{slots}"] = \
+                _select_margin(h, cold, warm, scorer, slots, rank, base["shipped"], args.budget)
+    bias, sel["bias_search"] = _select_bias(h, cold, warm, scorer, base["beam"], args.budget)
+    expand = _select_expand(h, cold, warm, replace(scorer, bias=bias), base, args.budget)
+    sel["expand_search"] = expand
+    best_expand = max(expand, key=lambda e: (e["ok"], e["recall@20"]))["expand"]
     for name, cs in (("genrec", scorer), ("head_only", replace(scorer, content_weight=0.0)),
                      ("content_only", scorer)):
-        b = biases[name]
-        sel[name] = asdict(replace(cs, bias=b.get(0, b[2]), slot_bias=(b[1], b[2])))
+        sel[name] = asdict(replace(cs, bias=bias, expand=best_expand,
+                                   margin=(margins[name, 1], margins[name, 2])))
     save_coldstart(args.out_dir, ColdStart(**sel["genrec"]))  # the TIGER run's own choice
     return sel
 
 
-def _policy(slots: int) -> str:
-    return f"eps=0.{slots}" if slots else "no_cap"
+def _select_margin(h: Harness, cold: Users, warm: Users, cs: ColdStart, slots: int, rank: str,
+                   base: float, budget: float) -> tuple[float, list[dict]]:
+    """Fresh slots: the margin (MARGIN, ascending) with the best cold users' Recall@10 while
+    warm users lose at most `budget` of theirs."""
+    trail, best = [], (-1.0, MARGIN[0])
+    for m in MARGIN:
+        trial = replace(cs, margin=(m,) * slots)
+        change = metrics(h.fresh_lists(warm, trial, slots, rank), warm)["recall@10"] / base - 1
+        reading = metrics(h.fresh_lists(cold, trial, slots, rank), cold)
+        ok = change >= -budget
+        trail.append({"margin": m,
+                      "in_catalogue_change": round(change, 4), "ok": ok} | reading)
+        if ok:
+            best = max(best, (reading["recall@10"], m))
+    log(f"{rank} eps=0.{slots}: margin {best[1]} -> cold users Recall@10 {best[0]}")
+    return best[1], trail
+
+
+def _select_bias(h: Harness, cold: Users, warm: Users, cs: ColdStart, base: float,
+                 budget: float) -> tuple[float, list[dict]]:
+    """Generation: the bias (BIAS, ascending) with the best cold users' beam-only Recall@20
+    while warm users' beam-only Recall@10 drops at most `budget`."""
+    trail, best = [], (-1.0, BIAS[0])  # nothing within budget: the lowest bias (see trail)
+    for b in BIAS:
+        trial = replace(cs, bias=b)
+        change = metrics(h.lists(warm, trial)["beam"], warm)["recall@10"] / base - 1
+        entry = {"bias": b, "in_catalogue_change": round(change, 4)}
+        if change < -budget:
+            trail.append(entry)
+            break
+        reading = metrics(h.lists(cold, trial)["beam"], cold, 20)
+        log(f"bias {b:+g}: in-catalogue {change:+.2%}, cold users {reading}")
+        trail.append(entry | reading)
+        best = max(best, (reading["recall@20"], b))
+    return best[1], trail
+
+
+def _select_expand(h: Harness, cold: Users, warm: Users, cs: ColdStart,
+                   base: dict[str, float], budget: float) -> list[dict[str, Any]]:
+    """With no cap, at the chosen bias: how many new items' first codes the beam expands."""
+    out = []
+    for n in (1, 2, 5, 10):
+        trial = replace(cs, expand=n)
+        change = metrics(h.lists(warm, trial)["beam"], warm)["recall@10"] / base["beam"] - 1
+        reading = metrics(h.lists(cold, trial)["beam"], cold, 20)
+        log(f"expand {n}: in-catalogue {change:+.2%}, cold users {reading}")
+        out.append({"expand": n, "in_catalogue_change": round(change, 4),
+                    "ok": change >= -budget} | reading)
+    return out
 
 
 def _select_scorer(h: Harness, cold: Users) -> tuple[dict[str, Any], ColdStart]:
@@ -205,8 +281,8 @@ def _select_scorer(h: Harness, cold: Users) -> tuple[dict[str, Any], ColdStart]:
     seen = _seen_new(h, cold)
     best: tuple[float, tuple] = (-1.0, ())
     grid = []
-    cosines = {(r, d): query_scores(h.content, cold.hists, h.new_rows, r, d, "sum")
-               for r, d in itertools.product(RECENT, DECAY)}
+    cosines = {(r, d): query_scores(h.content, cold.hists, h.new_rows, r, d, "cos")
+               for r, d in itertools.product(RECENT, DECAY)}  # per user: a shift only
     for k in NEIGHBOURS:
         head = logits[:, h.near[:, :k]].mean(2)  # [U, M]
         for (r, d), cos in cosines.items():
@@ -253,75 +329,55 @@ def _hits(score: np.ndarray, seen: np.ndarray, rows: np.ndarray, targets: np.nda
     return float(np.mean([hit[:, :n].any(1).mean() for n in ns]))
 
 
-def _select_bias(h: Harness, cold: Users, warm: Users, cs: ColdStart, slots: int, fn: Any,
-                 base: dict[str, float], budget: float) -> tuple[float, list[dict]]:
-    """The bias (BIAS, ascending) with the best cold reading while warm users lose at most
-    `budget` of Recall@10: the shipped list capped at `slots`, or with slots = 0 the beam
-    alone (its Recall@20 on cold users, Recall@10 on warm ones)."""
-    read = "beam" if slots == 0 else "shipped"
-    trail, best = [], (-1.0, BIAS[0])
-    for b in BIAS:
-        trial = replace(cs, bias=b, slot_bias=(b,) * max(slots, 1))
-        change = metrics(h.lists(warm, trial, slots, fn)[read], warm)["recall@10"] / \
-            base[read] - 1
-        entry = {"bias": b, "in_catalogue_change": round(change, 4)}
-        if change < -budget:
-            trail.append(entry)
-            break
-        lists = h.lists(cold, trial, slots, fn)[read]
-        reading = metrics(lists, cold, 20 if slots == 0 else 10)
-        entry |= reading
-        trail.append(entry)
-        best = max(best, (next(iter(v for k, v in reading.items() if k.startswith("recall"))),
-                          b))
-    return best[1], trail
-
-
 # --- the test pass ----------------------------------------------------------------------------
 def _test(h: Harness, cold: Users, warm: Users, sel: dict[str, Any], cat: Catalog,
           args: argparse.Namespace) -> dict[str, Any]:
-    chosen = {name: ColdStart(**{k: tuple(v) if isinstance(v, list) else v
-                                 for k, v in sel[name].items()})
-              for name in ("genrec", "head_only", "content_only")}
+    chosen = {name: _cold_start(sel[name]) for name in ("genrec", "head_only", "content_only")}
+    rank = {"genrec": "genrec", "head_only": "head", "content_only": "content"}
     out: dict[str, Any] = {"n_cold_users": len(cold), "n_warm_users": len(warm),
                            "check": _check(h, cat, cold, chosen["genrec"])}
     before = h.lists(warm, None)
     base = {r: metrics(before[r], warm)["recall@10"] for r in ("shipped", "beam")}
-    base_cold = h.lists(cold, None)
     out["without_new_items"] = {"warm_recall@10": base["shipped"],
                                 "warm_beam_only_recall@10": base["beam"]}
-    knn = sel["knn"]
-    knn_slots = query_scores(h.content, cold.hists, h.new_rows, knn["slots"]["recent"],
-                             knn["slots"]["decay"], knn["slots"]["agg"])
-    knn_warm = query_scores(h.content, warm.hists, h.new_rows, knn["slots"]["recent"],
-                            knn["slots"]["decay"], knn["slots"]["agg"])
-    k20 = knn["top20"]
+    gen, gen_warm = h.lists(cold, chosen["genrec"]), h.lists(warm, chosen["genrec"])
+    k20 = sel["knn"]["top20"]
     knn20 = query_scores(h.content, cold.hists, h.new_rows, k20["recent"], k20["decay"],
                          k20["agg"])
-    gen = h.lists(cold, chosen["genrec"], 0)
-    gen_warm = h.lists(warm, chosen["genrec"], 0)
     beam = {"beam_only_recall@20_new": metrics(gen["beam"], cold, 20)["recall@20"],
             "beam_only_in_catalogue_change": _change(gen_warm["beam"], warm, base["beam"]),
             "knn_recall@20_new": metrics(top_new(knn20, h.new_rows, cold.hists, 20), cold,
                                          20)["recall@20"]}
-    out["no_cap"] = metrics(gen["shipped"], cold) | {
+    out["generation"] = metrics(gen["shipped"], cold) | beam | {
         "in_catalogue_change": _change(gen_warm["shipped"], warm, base["shipped"])}
+    ks = sel["knn"]["slots"]
+    knn_scores = {name: query_scores(h.content, u.hists, h.new_rows, ks["recent"], ks["decay"],
+                                     ks["agg"]) for name, u in (("cold", cold), ("warm", warm))}
     for eps in EPS:
         slots = math.ceil(eps * 10)
         block: dict[str, Any] = {}
         for name, cs in chosen.items():
-            fn = h.content_only_bonus() if name == "content_only" else None
-            lists = h.lists(cold, cs, slots, fn)["shipped"]
-            block[name] = metrics(lists, cold) | {"in_catalogue_change": _change(
-                h.lists(warm, cs, slots, fn)["shipped"], warm, base["shipped"])}
-        picks = top_new(knn_slots, h.new_rows, cold.hists, slots)
-        block["knn"] = metrics(fill(base_cold["shipped"], picks, h.is_new, slots), cold)
-        warm_picks = top_new(knn_warm, h.new_rows, warm.hists, slots)
-        block["knn"]["in_catalogue_change"] = _change(
-            fill(before["shipped"], warm_picks, h.is_new, slots), warm, base["shipped"])
+            block[name] = metrics(h.fresh_lists(cold, cs, slots, rank[name]), cold) | {
+                "in_catalogue_change": _change(h.fresh_lists(warm, cs, slots, rank[name]),
+                                               warm, base["shipped"])}
+        block["knn"] = {}
+        for group, users in (("cold", cold), ("warm", warm)):
+            picks = top_new(knn_scores[group], h.new_rows, users.hists, slots)
+            lists = fill(h.trained_lists(users), picks, h.is_new, slots)
+            if group == "cold":
+                block["knn"] |= metrics(lists, users)
+            else:
+                block["knn"]["in_catalogue_change"] = _change(lists, users, base["shipped"])
         block["in_catalogue_change"] = block["genrec"]["in_catalogue_change"]
-        out[f"eps={eps:g}"] = block | beam
+        out[f"eps={eps:g}"] = block | {k: v for k, v in beam.items()
+                                       if k != "beam_only_in_catalogue_change"}
+        out[f"eps={eps:g}"]["beam_only_in_catalogue_change"] = beam[
+            "beam_only_in_catalogue_change"]
     return out
+
+
+def _cold_start(raw: dict[str, Any]) -> ColdStart:
+    return ColdStart(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
 
 
 def _change(lists: np.ndarray, users: Users, base: float) -> float:
@@ -335,7 +391,7 @@ def _check(h: Harness, cat: Catalog, users: Users, cs: ColdStart, n: int = 200
     snap = cat.snapshot
     same = []
     for slots in (2, 0):
-        mine = h.lists(sample, cs, slots)["shipped"]
+        mine = h.fresh_lists(sample, cs, slots) if slots else h.lists(sample, cs)["shipped"]
         theirs = snap.recommend(sample.hists, 10, [x.tolist() for x in sample.hists], slots)
         same += [[r for r, _ in t] == [r for r in m if r >= 0]
                  for m, t in zip(mine, theirs, strict=True)]
@@ -356,24 +412,25 @@ def _liger(ds: Dataset, run_dir: Path, sel: dict[str, Any], args: argparse.Names
     is_new = np.zeros(len(ids), dtype=bool)
     is_new[row[~seen]] = True
     h = Harness(rec, load_content(run_dir / "index", len(ids)), is_new)
-    cs = ColdStart(**{k: tuple(v) if isinstance(v, list) else v
-                      for k, v in sel["genrec"].items()})
+    cs = _cold_start(sel["genrec"])
     h.set_neighbours(cs.neighbours)
-    users: tuple[list, list] = ([], [])
+    groups: tuple[list, list] = ([], [])
     for s in ds.sequences:
-        users[0 if not seen[s[-1]] else 1].append((row[s[:-1]], row[s[-1]]))
-    cold, warm = (Users([x for x, _ in g], np.array([t for _, t in g])) for g in users)
+        groups[0 if not seen[s[-1]] else 1].append((row[s[:-1]], row[s[-1]]))
+    cold, warm = (Users([x for x, _ in g], np.array([t for _, t in g])) for g in groups)
     base = metrics(h.lists(warm, None)["shipped"], warm)
     out: dict[str, Any] = {"n_cold_items": int((~seen).sum()), "n_cold_users": len(cold),
                            "n_warm_users": len(warm), "run": str(run_dir),
                            "warm_without_cold_items": base}
-    for slots in (0, 1, 2):
-        key = "no_cap" if slots == 0 else f"eps=0.{slots}"
-        warm_m = metrics(h.lists(warm, cs, slots)["shipped"], warm)
-        out[key] = {"cold": metrics(h.lists(cold, cs, slots)["shipped"], cold),
-                    "warm": warm_m | {"in_catalogue_change": round(
-                        warm_m["recall@10"] / base["recall@10"] - 1, 4)}}
-    out |= out["no_cap"]  # the default list (fresh = 0) at the top: cold, warm
+    readings = {"generation": (h.lists(cold, cs)["shipped"], h.lists(warm, cs)["shipped"])}
+    for slots in (1, 2):
+        readings[f"eps=0.{slots}"] = (h.fresh_lists(cold, cs, slots),
+                                      h.fresh_lists(warm, cs, slots))
+    for key, (c, w) in readings.items():
+        warm_m = metrics(w, warm)
+        out[key] = {"cold": metrics(c, cold), "warm": warm_m | {"in_catalogue_change": round(
+            warm_m["recall@10"] / base["recall@10"] - 1, 4)}}
+    out |= out["generation"]  # the default list (fresh = 0) at the top: cold, warm
     return out
 
 

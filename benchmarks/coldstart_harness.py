@@ -7,14 +7,24 @@ the same lists."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from genrec.coldstart import ColdStart, cap_new, content_query, new_item_bonus
+from genrec.coldstart import (
+    ColdStart,
+    content_cosines,
+    content_query,
+    fresh_picks,
+    merge_fresh,
+    new_item_bonus,
+    unit,
+)
 from genrec.evaluate import ranking_metrics
+from genrec.io import progress
 from genrec.model.recommender import Bonus, Recommender
 
 BATCH = 256
@@ -39,8 +49,8 @@ class Users:
         return Users([self.hists[i] for i in pick], self.targets[pick])
 
 
-# value [B, M] of the bonus for a batch: (cs, slots, histories, head logits of new rows [B, M])
-BonusFn = Callable[[ColdStart, int, list[np.ndarray], Tensor], Tensor]
+# value [B, M] of the bonus for a batch: (cs, histories, head logits of the new rows [B, M])
+BonusFn = Callable[[ColdStart, list[np.ndarray], Tensor], Tensor]
 
 
 class Harness:
@@ -52,13 +62,14 @@ class Harness:
         self.table0 = rec.table.clone()  # [N, d] as the catalogue built it
         self.new_rows = np.flatnonzero(is_new)  # [M]
         self.base_rows = np.flatnonzero(~is_new)  # [T]: the neighbours' pool
+        self.rows_t = torch.from_numpy(self.new_rows)
         self.pos = torch.full((len(is_new),), -1, dtype=torch.long)
         self.pos[torch.from_numpy(self.new_rows)] = torch.arange(len(self.new_rows))
         sims = content[self.new_rows] @ content[self.base_rows].T  # [M, T]
         self.near = self.base_rows[np.argsort(-sims, axis=1, kind="stable")[:, :64]]  # [M, 64]
         self.active = rec.constraint
         self.inactive_new = rec.constraint.with_active(~is_new)
-        self._cache: dict[int, list[tuple[Tensor, Tensor, Tensor]]] = {}
+        self._cache: dict[Any, Any] = {}
 
     def set_neighbours(self, k: int) -> None:
         """New rows' output vectors: the mean of their k content-nearest trained rows'."""
@@ -71,7 +82,8 @@ class Harness:
         if key not in self._cache:
             out = []
             with torch.no_grad():
-                for lo in range(0, len(users), BATCH):
+                for lo in progress(range(0, len(users), BATCH), "encode",
+                                   -(-len(users) // BATCH)):
                     mem, mem_pos = self.rec._encode(users.hists[lo : lo + BATCH])
                     out.append((mem, mem_pos, self.rec._state(mem, mem_pos)))
             self._cache[key] = out
@@ -88,29 +100,69 @@ class Harness:
         return torch.cat([state @ table.T for _, _, state in self.encodings(users)])
 
     @torch.no_grad()
-    def lists(self, users: Users, cs: ColdStart | None, slots: int = 0,
-              bonus_fn: BonusFn | None = None) -> dict[str, np.ndarray]:
-        """Per user: `shipped` [U, 10] (re-scored, new rows capped at `slots`; 0: no cap) and
-        `beam` [U, 20] (the beam's own order, uncapped). cs None: new rows cannot be shown."""
+    def lists(self, users: Users, cs: ColdStart | None, bonus_fn: BonusFn | None = None
+              ) -> dict[str, np.ndarray]:
+        """Generation (no cap): per user `shipped` [U, 10] (re-scored) and `beam` [U, 20] (the
+        beam's own order). cs None: new rows cannot be shown (the reading before adding)."""
         self.rec.constraint = self.active if cs is not None else self.inactive_new
         shipped, beam = [], []
         try:
-            for b, (mem, mem_pos, state) in enumerate(self.encodings(users)):
+            batches = self.encodings(users)
+            for b, (mem, mem_pos, state) in enumerate(progress(batches, "lists", len(batches))):
                 hists = users.hists[b * BATCH : (b + 1) * BATCH]
                 bonus = None
                 if cs is not None:
-                    value = (bonus_fn or self.genrec_bonus())(cs, slots, hists,
-                                                              self._new_logits(state))
-                    bonus = Bonus(self.pos, value)
+                    value = (bonus_fn or self.genrec_bonus())(cs, hists, self._new_logits(state))
+                    bonus = Bonus(self.pos, value, self.rows_t, cs.expand)
                 excl = [h.tolist() for h in hists]
-                top, cand = self.rec._search(mem, mem_pos, state, self.rec.beam, excl, True,
-                                             bonus)
-                pairs = [[(int(i), 0.0) for i in row if i >= 0] for row in top.items.tolist()]
-                shipped += [[r for r, _ in lst] for lst in cap_new(pairs, self.is_new, slots, K)]
+                top, cand = self.rec._search(mem, mem_pos, state, K, excl, True, bonus)
+                shipped.append(top.items.numpy())
                 beam.append(cand.items[:, :20].numpy())
         finally:
             self.rec.constraint = self.active
-        return {"shipped": _pad(shipped, K), "beam": np.concatenate(beam)}
+        return {"shipped": np.concatenate(shipped), "beam": np.concatenate(beam)}
+
+    @torch.no_grad()
+    def fresh_base(self, users: Users) -> dict[str, Any]:
+        """What fresh slots start from, as Snapshot.recommend computes it: per user the beam's
+        trained items (row, score, head logit), best first, and the new rows' logits [U, M]."""
+        key = ("fresh", id(users))
+        if key not in self._cache:
+            warm, logits = [], []
+            for b, (mem, mem_pos, state) in enumerate(self.encodings(users)):
+                hists = users.hists[b * BATCH : (b + 1) * BATCH]
+                top, _ = self.rec._search(mem, mem_pos, state, self.rec.beam,
+                                          [h.tolist() for h in hists], True)
+                head = self.rec.head_logits(state, top.items)
+                for items, scores, lg in zip(top.items.tolist(), top.scores.tolist(),
+                                             head.tolist(), strict=True):
+                    warm.append([(i, s, g) for i, s, g in zip(items, scores, lg, strict=True)
+                                 if i >= 0 and not self.is_new[i]])
+                logits.append(self._new_logits(state))
+            self._cache[key] = {"warm": warm, "logits": torch.cat(logits)}
+        return self._cache[key]  # type: ignore[return-value]
+
+    def trained_lists(self, users: Users) -> np.ndarray:
+        """[U, beam]: the trained items fresh slots start from (rows only)."""
+        return _pad([[r for r, _, _ in w] for w in self.fresh_base(users)["warm"]],
+                    self.rec.beam)
+
+    def fresh_lists(self, users: Users, cs: ColdStart, slots: int, rank: str = "genrec"
+                    ) -> np.ndarray:
+        """[U, 10] with up to `slots` fresh slots (genrec.coldstart.merge_fresh); rank: the
+        new items' order: "genrec" (head + content), "head" (head alone), "content"."""
+        base = self.fresh_base(users)
+        cos, seen = content_cosines(cs, self.content, users.hists, self.new_rows)
+        order = {"genrec": cs, "head": replace(cs, content_weight=0.0),
+                 "content": replace(cs, content_weight=1e6)}[rank]
+        cols, _ = fresh_picks(order, base["logits"], cos, seen, slots)
+        margin = cs.margin_for(slots)
+        out = []
+        for u, warm in enumerate(base["warm"]):
+            picks = [(int(self.new_rows[c]), float(base["logits"][u, c]))
+                     for c in cols[u].tolist() if c >= 0]
+            out.append([r for r, _ in merge_fresh(warm, picks, margin, K)])
+        return _pad(out, K)
 
     def _new_logits(self, state: Tensor) -> Tensor:
         return state @ self.rec.table[torch.from_numpy(self.new_rows)].T  # [B, M]
@@ -120,30 +172,20 @@ class Harness:
         """The shipped bonus: genrec.coldstart.new_item_bonus over this harness's new rows."""
         content, new_rows = self.content, self.new_rows
 
-        def fn(cs: ColdStart, slots: int, hists: list[np.ndarray], logit: Tensor) -> Tensor:
-            return new_item_bonus(cs, content, hists, new_rows, slots)
+        def fn(cs: ColdStart, hists: list[np.ndarray], logit: Tensor) -> Tensor:
+            return new_item_bonus(cs, content, hists, new_rows)
 
         return fn
-
-    def content_only_bonus(self) -> BonusFn:
-        """New rows ranked by content alone: the head's logit is swapped for its mean over the
-        new rows (one level per user, so a new item still has to beat trained ones)."""
-        content, new_rows = self.content, self.new_rows
-
-        def fn(cs: ColdStart, slots: int, hists: list[np.ndarray], logit: Tensor) -> Tensor:
-            flat = logit.mean(1, keepdim=True) - logit
-            return flat + new_item_bonus(cs, content, hists, new_rows, slots)
-
-        return fn
-
 
 def query_scores(content: np.ndarray, hists: list[np.ndarray], cand: np.ndarray, recent: int,
                  decay: float, agg: str) -> np.ndarray:
     """float32 [U, M]: content-KNN scores of candidate rows: the recency-weighted sum of
-    cosines to the last `recent` history items ('sum', i.e. the query vector's cosine) or their
-    weighted maximum ('max')."""
-    if agg == "sum":
+    cosines to the last `recent` history items ('sum'; 'cos': the cosine with that weighted
+    query, genrec's content term) or their weighted maximum ('max')."""
+    if agg in ("sum", "cos"):  # the same ranking; "cos" divides by the query's norm
         query = np.stack([content_query(content, h, recent, decay) for h in hists])
+        if agg == "cos":
+            query = unit(query)
         return query @ content[cand].T
     out = np.full((len(hists), len(cand)), -np.inf, dtype=np.float32)
     for u, h in enumerate(hists):

@@ -7,17 +7,25 @@ view of it):
   semantic neighbours and the decoder's beam can generate it;
 - an item-head vector: the mean of the full vectors of its `neighbours` nearest trained items by
   content, so the head scores it as it scores the items it most resembles;
-- per user, a bonus added to its head logit wherever the model scores it (the beam's leaves and
-  the re-scoring): `bias` nats plus `content_weight` times the cosine between the item's text
-  vector and the user's content query (the last `recent` history items' text vectors weighted
-  `decay` ** age; the newest weighs 1). A negative bias means a new item must beat the trained
-  item it would displace by that many nats.
+- a ranking among new items, per user: head logit + `content_weight` times the cosine between
+  the item's text vector and the user's content query (the last `recent` history items' text
+  vectors weighted `decay` ** age, the newest weighing 1).
 
-A list may cap how many new items it shows (TIGER's epsilon): `slots` new items at most, with
-`slot_bias[slots - 1]` as the bias (fewer slots can afford a bolder bias). Every constant is
-chosen on validation users by `benchmarks/coldstart.py select` (never on test users) and
-recorded under `selection` in benchmarks/results/coldstart.json; the defaults here are
-Beauty's choice, and a test keeps them equal.
+Two ways to show them:
+
+- generation (a list with no cap, `fresh = 0`): the beam generates new items like any item;
+  where the head scores them (item-aware leaves, re-scoring) their logit gets a per-user
+  bonus, `bias` minus `content_weight` times how far their cosine falls short of the user's
+  best new item's. The decoder never learned a new item's mass, so its first code may lie
+  outside the beam's: the beam also expands the first codes of the user's `expand` best new
+  items and scores everything below them as usual.
+- fresh slots (`fresh = n`, TIGER's epsilon): the beam ranks the trained items; the user's n
+  best new items then take the last slots, each while its head logit is within `margin`
+  nats of the trained item it would push out. Only the new items' vectors are read.
+
+Every constant is chosen on validation users by `benchmarks/coldstart.py select` (never on
+test users) and recorded under `selection` in benchmarks/results/coldstart.json; the
+defaults here are Beauty's choice, and a test keeps them equal.
 """
 
 from __future__ import annotations
@@ -44,15 +52,17 @@ class ColdStart:
     recent: int = 5  # history items in the user's content query
     decay: float = 0.5  # weight of a history item per step of age in that query
     content_weight: float = 0.0  # nats per unit of cosine between query and new item
-    bias: float = 0.0  # nats added to every new item when the list shows any number of them
-    slot_bias: tuple[float, ...] = ()  # bias when at most 1, 2, ... new items are shown
-    #                                    (the last entry serves any larger cap; empty: bias)
+    bias: float = 0.0  # generation: nats added to the user's best content match
+    expand: int = 2  # generation: the beam also expands the first codes of the user's
+    #                  `expand` best new items (see Bonus.expand)
+    margin: tuple[float, ...] = ()  # fresh slots: a pick displaces a trained item while its
+    #                                 head logit is within margin[n - 1] nats of that item's,
+    #                                 for a cap of n (the last entry serves larger caps)
 
-    def bias_for(self, slots: int) -> float:
-        """The bias for a list showing at most `slots` new items (0: no cap)."""
-        if slots <= 0 or not self.slot_bias:
-            return self.bias
-        return self.slot_bias[min(slots, len(self.slot_bias)) - 1]
+    def margin_for(self, slots: int) -> float:
+        if not self.margin:
+            return float("inf")
+        return self.margin[min(slots, len(self.margin)) - 1]
 
 
 COLDSTART_FILE = "coldstart.json"  # a run's own ColdStart, beside its config
@@ -116,27 +126,46 @@ def content_query(content: np.ndarray, history: np.ndarray, recent: int, decay: 
     return (weights[:, None] * content[rows]).sum(0).astype(np.float32)
 
 
+def content_cosines(cs: ColdStart, content: np.ndarray, histories: Sequence[np.ndarray],
+                    new_rows: np.ndarray) -> tuple[Tensor, Tensor]:
+    """(cosine [B, M] of each user's content query with each new row, seen [B, M]: the new
+    rows already in the history, which are never recommended)."""
+    query = unit(np.stack([content_query(content, h, cs.recent, cs.decay) for h in histories]))
+    cos = torch.from_numpy(query) @ torch.from_numpy(content[new_rows]).T  # in [-1, 1]
+    seen = torch.from_numpy(np.stack([np.isin(new_rows, h) for h in histories]))
+    return cos, seen
+
+
 def new_item_bonus(cs: ColdStart, content: np.ndarray, histories: Sequence[np.ndarray],
-                   new_rows: np.ndarray, slots: int = 0) -> Tensor:
-    """float32 [B, M]: nats added to each new row's head logit [M] for each history (rows)."""
-    query = np.stack([content_query(content, h, cs.recent, cs.decay) for h in histories])
-    cos = torch.from_numpy(query) @ torch.from_numpy(content[new_rows]).T  # [B, M]
-    return cs.bias_for(slots) + cs.content_weight * cos
+                   new_rows: np.ndarray) -> Tensor:
+    """float32 [B, M]: nats added to each new row's head logit when the beam generates it."""
+    cos, seen = content_cosines(cs, content, histories, new_rows)
+    best = cos.masked_fill(seen, -1.0).max(1, keepdim=True).values  # [B, 1]
+    return cs.bias - cs.content_weight * (best - cos)
 
 
-def cap_new(items: list[list[tuple[int, float]]], is_new: np.ndarray, slots: int, k: int
-            ) -> list[list[tuple[int, float]]]:
-    """Per list (best first), the first k entries with at most `slots` new rows (0: no cap)."""
-    out = []
-    for lst in items:
-        kept, shown = [], 0
-        for row, score in lst:
-            if slots and is_new[row]:
-                if shown >= slots:
-                    continue
-                shown += 1
-            kept.append((row, score))
-            if len(kept) == k:
-                break
-        out.append(kept)
-    return out
+def fresh_picks(cs: ColdStart, logit: Tensor, cos: Tensor, seen: Tensor, n: int
+                ) -> tuple[Tensor, Tensor]:
+    """Each user's n best new rows by head logit + content_weight * cosine: (columns [B, n]
+    into the new rows, -1 where fewer are left; their head logits [B, n])."""
+    score = (logit + cs.content_weight * cos).masked_fill(seen, float("-inf"))
+    top = torch.topk(score, min(n, score.shape[1]), dim=1)
+    cols = torch.where(top.values > float("-inf"), top.indices, -1)
+    return cols, logit.gather(1, top.indices)
+
+
+def merge_fresh(warm: list[tuple[int, float, float]], picks: list[tuple[int, float]],
+                margin: float, k: int) -> list[tuple[int, float]]:
+    """Top-k (row, score): the trained items (row, score, head logit; best first), then the
+    fresh picks (row, head logit; best first), each displacing the last trained item left
+    while its logit is within `margin` nats of that item's; a short list takes them freely."""
+    keep, taken = list(warm[:k]), []
+    for row, logit in picks:
+        if len(keep) + len(taken) < k:
+            taken.append((row, logit))
+        elif keep and logit + margin >= keep[-1][2]:
+            keep.pop()
+            taken.append((row, logit))
+        else:
+            break
+    return [(r, s) for r, s, _ in keep] + taken

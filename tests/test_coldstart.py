@@ -54,47 +54,51 @@ def test_a_new_item_reads_as_the_mean_of_its_content_neighbours(catalog):
         torch.testing.assert_close(table[row], table[torch.from_numpy(near)].mean(0))
 
 
-def _slow_bonus(cs: coldstart.ColdStart, content, hist, new_rows, slots) -> np.ndarray:
+def _slow_bonus(cs: coldstart.ColdStart, content, hist, new_rows) -> np.ndarray:
     """Reference: the query item by item, newest first, then one cosine per new item."""
     query = np.zeros(content.shape[1])
     recent = list(hist[-cs.recent:]) if cs.recent else []
     for age, row in enumerate(reversed(recent)):
         query += cs.decay ** age * content[row]
-    return np.array([cs.bias_for(slots) + cs.content_weight * float(content[r] @ query)
-                     for r in new_rows])
+    cos = [float(content[r] @ query) / (np.linalg.norm(query) + 1e-12) for r in new_rows]
+    best = max([c for c, r in zip(cos, new_rows, strict=True) if r not in hist], default=-1.0)
+    return np.array([cs.bias - cs.content_weight * (best - c) for c in cos])
 
 
 @settings(max_examples=40, deadline=None)
 @given(recent=st.integers(0, 7), decay=st.floats(0.0, 1.0), weight=st.floats(-20, 20),
-       bias=st.floats(-5, 5), slot_bias=st.lists(st.floats(-5, 5), max_size=3),
-       slots=st.integers(0, 4), seed=st.integers(0, 2**16))
-def test_new_item_bonus_matches_a_slow_reference(recent, decay, weight, bias, slot_bias, slots,
-                                                 seed):
+       bias=st.floats(-5, 5), seed=st.integers(0, 2**16))
+def test_new_item_bonus_matches_a_slow_reference(recent, decay, weight, bias, seed):
     rng = np.random.default_rng(seed)
     content = coldstart.unit(rng.normal(size=(30, 6)))
     hists = [rng.integers(0, 30, size=n) for n in (1, 4, 9)]
     new_rows = np.array([3, 17, 29])
-    cs = coldstart.ColdStart(recent=recent, decay=decay, content_weight=weight, bias=bias,
-                             slot_bias=tuple(slot_bias))
-    got = coldstart.new_item_bonus(cs, content, hists, new_rows, slots).numpy()
-    want = np.stack([_slow_bonus(cs, content, h, new_rows, slots) for h in hists])
+    cs = coldstart.ColdStart(recent=recent, decay=decay, content_weight=weight, bias=bias)
+    got = coldstart.new_item_bonus(cs, content, hists, new_rows).numpy()
+    want = np.stack([_slow_bonus(cs, content, h, new_rows) for h in hists])
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
 @settings(max_examples=60, deadline=None)
-@given(rows=st.lists(st.lists(st.integers(0, 9), max_size=12, unique=True), min_size=1,
-                     max_size=4), slots=st.integers(0, 4), k=st.integers(1, 8))
-def test_cap_new_keeps_the_order_and_at_most_slots_new_rows(rows, slots, k):
-    is_new = np.arange(10) >= 6
-    lists = [[(r, -float(j)) for j, r in enumerate(lst)] for lst in rows]
-    for lst, got in zip(lists, coldstart.cap_new(lists, is_new, slots, k), strict=True):
-        want, shown = [], 0  # reference: walk the list, skip new rows past the cap
-        for row, score in lst:
-            if slots and is_new[row] and shown == slots:
-                continue
-            shown += bool(is_new[row])
-            want.append((row, score))
-        assert got == want[:k]
+@given(logits=st.lists(st.floats(-10, 0), min_size=1, max_size=8), picks=st.lists(
+    st.floats(-12, 0), max_size=3), margin=st.floats(-3, 6), k=st.integers(1, 8))
+def test_merge_fresh_matches_a_slow_reference(logits, picks, margin, k):
+    """Picks take the last slots while each is within the margin of the trained item it would
+    push out; a list shorter than k takes them without displacing anything."""
+    warm = [(r, -float(r), lg) for r, lg in enumerate(logits)]  # row r, best first
+    fresh = [(100 + j, lg) for j, lg in enumerate(picks)]
+    got = coldstart.merge_fresh(warm, fresh, margin, k)
+    keep, taken = [w for w in warm][:k], []  # reference: one pick at a time
+    for row, lg in fresh:
+        if len(keep) + len(taken) < k:
+            taken.append((row, lg))
+            continue
+        if not keep or lg + margin < keep[-1][2]:
+            break
+        keep = keep[:-1]
+        taken.append((row, lg))
+    assert got == [(r, s) for r, s, _ in keep] + taken
+    assert len(got) == min(k, len(warm) + len(fresh)) or len(got) == min(k, len(warm))
 
 
 @settings(max_examples=25, deadline=None)
@@ -133,10 +137,10 @@ def leaf_model(leaf_run, beauty):
     return rec, [h for h in hists if len(h)][:41]
 
 
-def test_added_items_are_generated_and_capped(leaf_run, tmp_path):
+def test_added_items_are_generated_and_take_fresh_slots(leaf_run, tmp_path):
     out = tmp_path / "run"
     shutil.copytree(leaf_run, out)
-    bold = coldstart.ColdStart(content_weight=30.0, bias=30.0, slot_bias=(30.0, 30.0))
+    bold = coldstart.ColdStart(content_weight=30.0, bias=30.0, margin=(100.0,))
     cat = Catalog(out, persist=False, coldstart=bold)
     hist = np.array([5, 60, 10])  # newest last: item 10
     cat.add(_twins(cat, [10, 200, 777, 1234]))
@@ -144,20 +148,24 @@ def test_added_items_are_generated_and_capped(leaf_run, tmp_path):
     twin = snap.row_of["new0"]
     rows = [r for r, _ in snap.recommend([hist], 10, [hist.tolist()])[0]]
     assert rows[0] == twin  # the beam generates the twin of the newest item, on top
-    for slots in (1, 2):
+    plain = Catalog(out, persist=False, coldstart=coldstart.ColdStart(bias=-1e4))
+    plain.add(_twins(plain, [10, 200, 777, 1234]))
+    trained = [r for r, _ in plain.snapshot.recommend([hist], 10, [hist.tolist()])[0]]
+    assert len(trained) == 10 and all(r < snap.n_trained for r in trained)
+    for slots in (1, 2):  # the trained list, its last `slots` given to the best new items
         rows = [r for r, _ in snap.recommend([hist], 10, [hist.tolist()], fresh=slots)[0]]
-        assert len(rows) == 10 and rows[0] == twin
-        assert sum(r >= snap.n_trained for r in rows) <= slots
-    shy = Catalog(out, persist=False, coldstart=coldstart.ColdStart(bias=-1e4))
+        assert rows[: 10 - slots] == trained[: 10 - slots] and rows[10 - slots] == twin
+        assert all(r >= snap.n_trained for r in rows[10 - slots:])
+    shy = Catalog(out, persist=False, coldstart=coldstart.ColdStart(margin=(-1e4,)))
     shy.add(_twins(shy, [10, 200, 777, 1234]))
-    rows = [r for r, _ in shy.snapshot.recommend([hist], 10, [hist.tolist()])[0]]
-    assert len(rows) == 10 and all(r < shy.snapshot.n_trained for r in rows)
+    rows = [r for r, _ in shy.snapshot.recommend([hist], 10, [hist.tolist()], fresh=2)[0]]
+    assert rows == trained  # no pick within the margin: the trained list stands
 
 
 def test_a_runs_coldstart_json_is_read_and_a_bad_key_named(head_run, tmp_path):
     out = tmp_path / "run"
     shutil.copytree(head_run, out)
-    chosen = coldstart.ColdStart(neighbours=3, content_weight=7.0, slot_bias=(1.0, -2.0))
+    chosen = coldstart.ColdStart(neighbours=3, content_weight=7.0, margin=(1.0, -2.0))
     coldstart.save_coldstart(out, chosen)
     assert Catalog(out, persist=False).coldstart == chosen
     (out / coldstart.COLDSTART_FILE).write_text('{"neighbors": 3}')

@@ -8,7 +8,10 @@ best k of all beams' items win, ties by (beam rank, leaf order).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
+import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
@@ -27,8 +30,10 @@ def _leaf_fn(scores: np.ndarray):
     return leaf
 
 
-def reference(case: Case, scores: np.ndarray, depth: int, user: int) -> list[int]:
-    """Beam search over the first `depth` levels with dicts and loops, then every item."""
+def reference(case: Case, scores: np.ndarray, depth: int, user: int,
+              force: list[int] | None = None) -> list[int]:
+    """Beam search over the first `depth` levels with dicts and loops, then every item; with
+    `force` (depth 1), the first codes of those items join the beams (after them, once)."""
     banned = set(case.exclude[user])
     rows = case.codes.tolist()
     usable = [i for i in range(len(rows)) if case.active[i] and i not in banned]
@@ -42,6 +47,11 @@ def reference(case: Case, scores: np.ndarray, depth: int, user: int) -> list[int
                 if any(tuple(rows[i][: lvl + 1]) == path for i in usable):
                     cands.append((score + float(logp[tok]), path))
         beams = sorted(cands, key=lambda c: -c[0])[: case.beam]
+    for item in force or []:
+        path = (rows[item][0],)
+        reachable = any(rows[i][0] == path[0] for i in usable)
+        if reachable and all(p != path for _, p in beams):
+            beams.append((float(case.logp(user, ())[path[0]]), path))
     final = []
     for score, prefix in beams:
         below = sorted((rows[i], i) for i in range(len(rows))
@@ -86,3 +96,46 @@ def test_first_leaf_spans_each_subtree() -> None:
     assert index.max_leaves == [3, 2, 1]
     # leaf_cap: the fewest generated levels whose prefixes hold <= cap items
     assert [index.prefix_levels(cap) for cap in (5, 3, 2, 1)] == [1, 1, 2, 2]
+
+
+@SETTINGS
+@given(cases(), st.data())
+def test_forced_first_codes_equal_python_reference(case: Case, data: st.DataObject) -> None:
+    """force: a few items per user whose first codes join the beams before the leaves."""
+    beam = data.draw(st.integers(1, 2))  # narrower than the first level: forcing matters
+    case = replace(case, beam=beam, k=data.draw(st.integers(1, beam)))
+    seed = data.draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    scores = rng.normal(size=(case.batch, len(case.codes))) * 2.0
+    n_force = data.draw(st.integers(1, 3))
+    force = rng.integers(-1, len(case.codes), size=(case.batch, n_force))  # -1: padding
+    index = ConstraintIndex.build(case.codes, case.sizes, active=case.active,
+                                  dense_limit=2**22 if data.draw(st.booleans()) else 0)
+    res = beam_search(case.step, case.batch, index, beam=case.beam, k=case.k,
+                      exclude=case.exclude, leaf=_leaf_fn(scores), leaf_from=1,
+                      force=torch.from_numpy(force))
+    for user in range(case.batch):
+        want = reference(case, scores, 1, user, [int(i) for i in force[user] if i >= 0])
+        got = res.items[user].tolist()
+        assert got[: len(want)] == want
+        assert all(i == -1 for i in got[len(want):])
+
+
+def test_a_forced_first_code_can_win_where_the_beam_would_not_go() -> None:
+    """Code 0 holds four equal items, code 2 one: the decoder prefers code 0 (the beam of 1
+    takes it), but the single item below code 2 scores higher once its code is expanded."""
+    codes = np.array([[0, 0], [0, 1], [0, 2], [0, 3], [1, 0], [2, 0]])
+    index = ConstraintIndex.build(codes, [3, 4])
+    first = torch.tensor([[[2.0, -1.0, 1.2]]])  # log p(code 0) ~ -0.3, log p(code 2) ~ -1.1
+
+    def step(prefix: torch.Tensor, level: int) -> torch.Tensor:
+        assert level == 0
+        return first.expand(prefix.shape[0], prefix.shape[1], 3)
+
+    leaf = _leaf_fn(np.zeros((1, len(codes))))
+    plain = beam_search(step, 1, index, beam=1, k=1, leaf=leaf, leaf_from=1)
+    forced = beam_search(step, 1, index, beam=1, k=1, leaf=leaf, leaf_from=1,
+                         force=torch.tensor([[5]]))
+    assert plain.items.tolist() == [[0]] and forced.items.tolist() == [[5]]
+    logp = torch.log_softmax(first[0, 0], 0)
+    assert forced.scores[0, 0].item() == pytest.approx(logp[2].item())  # its code's, leaf 0

@@ -128,7 +128,7 @@ def test_fresh_slots_show_added_items_or_say_why_not(run, leaf_run, tmp_path):
         assert "item_loss" in r.json()["detail"]
     shutil.copytree(leaf_run, tmp_path / "leaf")
     # the run's own cold-start constants: new items win whenever the beam reaches them
-    save_coldstart(tmp_path / "leaf", ColdStart(bias=40.0, slot_bias=(40.0,)))
+    save_coldstart(tmp_path / "leaf", ColdStart(bias=40.0, margin=(100.0,)))
     twins = [twin | {"id": f"new-{j}"} for j in (1, 2, 3)]
     with TestClient(create_app(tmp_path / "leaf", warm=False)) as c:
         assert c.post("/items", json={"items": twins}).status_code == 201
@@ -137,9 +137,9 @@ def test_fresh_slots_show_added_items_or_say_why_not(run, leaf_run, tmp_path):
         ids = [it["id"] for it in c.post("/recommend", json=hist | {"fresh": 1}
                                          ).json()["items"]]
         assert sum(i.startswith("new-") for i in plain) == 3  # generated, on top
-        # capped at one: the best new item keeps its place, the trained items move up
-        assert len(ids) == 5 and ids[0] == plain[0] and ids[1:3] == plain[3:]
-        assert not any(i.startswith("new-") for i in ids[1:])
+        # one fresh slot: the trained list's first four, then the best new item
+        assert len(ids) == 5 and ids[:2] == plain[3:] and ids[4].startswith("new-")
+        assert not any(i.startswith("new-") for i in ids[:4])
 
 
 def test_bad_new_items_are_4xx_naming_the_field(client):

@@ -64,6 +64,7 @@ def beam_search(
     device: torch.device | str = "cpu",
     leaf: LeafFn | None = None,
     leaf_from: int = 0,
+    force: Tensor | None = None,
 ) -> BeamResult:
     """Top-k items per user by beam search of width `beam` over the index's tuples.
 
@@ -81,6 +82,9 @@ def beam_search(
     the first `leaf_from` tokens; then every active item below each beam's prefix (at most
     max_leaves[leaf_from - 1] of them, a bound set by the code sizes, not by N) is scored by
     leaf(items), log-softmaxed among its beam's items and added to the beam's score.
+    force: items int64 [B, F] (-1 padding) whose first-level prefixes join the beams before the
+    leaves (leaf_from = 1 only), scored like any beam: an item outside the top `beam` first
+    codes (e.g. a new one, whose code's mass the decoder never learned) can still be reached.
     """
     if not 1 <= k <= beam:
         raise ValueError(f"need 1 <= k <= beam, got k={k}, beam={beam}")
@@ -109,6 +113,9 @@ def beam_search(
         else:
             cand = _all_candidates(logits)
         state = _advance(state, *cand, width if not jump else beam)
+        if jump and lvl == 0 and leaf_from == 1 and force is not None and force.shape[1]:
+            node = torch.where(force >= 0, t.item_node[0][force.clamp(min=0)].long(), -1)
+            state = _with_forced(state, cand, node)
     if jump:
         assert leaf is not None
         state = _advance_to_leaves(index, t, state, leaf, leaf_from, excl, k)
@@ -156,6 +163,25 @@ def _trie_candidates(
     if excl.shape[1]:
         left = left - _count_below(t, lvl, excl, node, child.shape[-1], dense is not None)
     return token, child, logp, valid & (left > 0)
+
+
+def _with_forced(state: _Beams, cand: tuple[Tensor, Tensor, Tensor, Tensor], force: Tensor
+                 ) -> _Beams:
+    """The level-1 beams [B, W] plus the first-level nodes force [B, F] (-1: none) that are
+    not among them yet -> [B, W + F]; cand: the root's candidates (token, child, log p, valid),
+    each [B, 1, C]. A forced node that is invalid (no allowed item) or repeated stays dead."""
+    token, child, logp, valid = (x[:, 0] for x in cand)  # [B, C]
+    hit = child[:, :, None] == force[:, None, :]  # [B, C, F]
+    pos = hit.float().argmax(1)  # [B, F] the forced node's candidate slot
+    ok = hit.any(1) & (force >= 0) & valid.gather(1, pos)
+    ok &= ~((state.node[:, :, None] == force[:, None, :]) & state.live[:, :, None]).any(1)
+    same = force[:, :, None] == force[:, None, :]  # [B, F, F]
+    ok &= ~(same & torch.ones_like(same).tril(-1)).any(2)  # keep a repeat's first only
+    score = torch.where(ok, logp.gather(1, pos).to(state.score.dtype), float("-inf"))
+    return _Beams(tokens=torch.cat([state.tokens, token.gather(1, pos)[..., None]], 1),
+                  node=torch.cat([state.node, torch.where(ok, force, 0)], 1),
+                  score=torch.cat([state.score, score], 1),
+                  live=torch.cat([state.live, ok], 1))
 
 
 def _advance_to_leaves(index: ConstraintIndex, t: TrieTensors, state: _Beams, leaf: LeafFn,

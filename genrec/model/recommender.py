@@ -25,6 +25,9 @@ class Bonus:
 
     pos: Tensor  # int64 [N]: row -> column of `value`, -1 for rows without a bonus
     value: Tensor  # float32 [B, M]: the bonus of each user's M rows
+    rows: Tensor | None = None  # int64 [M]: the rows (needed by expand)
+    expand: int = 0  # the beam also expands the prefixes of each user's `expand` best rows
+    #                  (head logit + bonus), so a row outside the decoder's top codes is reached
 
     def at(self, users: Tensor, items: Tensor) -> Tensor:
         """Bonus of items (any shape, -1 padding reads 0) for users (same shape) -> float."""
@@ -106,10 +109,13 @@ class Recommender:
                     out[rows] += bonus.at(rows[0], hit)
                 return out
 
+        force = None
+        if leaf is not None and bonus is not None and bonus.expand and bonus.rows is not None:
+            force = self._best_rows(state, bonus, exclude)
         step = CachedStep(self.model, mem, mem_pos)  # == decode + level_logits, cached
         cand = beam_search(step, len(mem), self.constraint, beam=width, k=width,
                            exclude=exclude, constrained=constrained, device=mem.device,
-                           leaf=leaf, leaf_from=self.model.cfg.generated_levels)
+                           leaf=leaf, leaf_from=self.model.cfg.generated_levels, force=force)
         self.invalid.append(cand.invalid_rate)
         if self.item_weight and state is not None:
             logit = self.head_logits(state, cand.items)
@@ -120,6 +126,20 @@ class Recommender:
         else:
             shipped = _head(cand, k)
         return shipped, cand
+
+    def _best_rows(self, state: Tensor, bonus: Bonus, exclude: Sequence[Sequence[int]] | None
+                   ) -> Tensor:
+        """int64 [B, expand]: each user's best bonus rows by head logit + bonus, excluded rows
+        skipped (-1 where fewer are left). Reads only those M rows' vectors."""
+        assert self.table is not None and bonus.rows is not None
+        rows = bonus.rows.to(state.device)
+        score = state @ self.table[rows].T + bonus.value  # [B, M]
+        for b, ex in enumerate(exclude or []):
+            if len(ex):
+                score[b, torch.isin(rows, torch.as_tensor(list(ex), device=rows.device))] = \
+                    float("-inf")
+        top = torch.topk(score, min(bonus.expand, len(rows)), dim=1)
+        return torch.where(top.values > float("-inf"), rows[top.indices], -1)
 
     def head_logits(self, state: Tensor, items: Tensor) -> Tensor:
         """The head's logit state . v_item for items int64 [B, C] (-1 padding reads row 0)."""
@@ -165,6 +185,20 @@ class Recommender:
         state = self.model.last_state(mem, mem_pos)  # raises without an item head
         result, _ = self._search(mem, mem_pos, state, k, exclude, constrained, bonus)
         return _to_cpu(result), self._log_probs(state)
+
+    @torch.no_grad()
+    def recommend_with_logits(self, histories: list[np.ndarray], k: int,
+                              exclude: Sequence[Sequence[int]] | None, rows: Tensor
+                              ) -> tuple[BeamResult, Tensor, Tensor]:
+        """recommend() plus, from the same encoding, the head's logits of the returned items
+        [B, k] and of `rows` [M] ([B, M]); all on CPU (fresh slots: genrec.coldstart)."""
+        mem, mem_pos = self._encode(histories)
+        state = self.model.last_state(mem, mem_pos)  # raises without an item head
+        result, _ = self._search(mem, mem_pos, state, k, exclude, True)
+        assert self.table is not None
+        rows_logit = state @ self.table[rows.to(state.device)].T
+        return (_to_cpu(result), self.head_logits(state, result.items).cpu(),
+                rows_logit.cpu())
 
     @torch.no_grad()
     def item_log_probs(self, histories: list[np.ndarray]) -> Tensor:
