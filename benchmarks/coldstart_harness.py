@@ -195,13 +195,16 @@ def query_scores(content: np.ndarray, hists: list[np.ndarray], cand: np.ndarray,
     return out
 
 
-def top_new(score: np.ndarray, cand: np.ndarray, hists: list[np.ndarray], n: int
-            ) -> np.ndarray:
-    """int64 [U, n]: the n best candidate rows per user by score [U, M], history excluded."""
+def top_new(score: np.ndarray, cand: np.ndarray, hists: list[np.ndarray], n: int,
+            with_scores: bool = False) -> Any:
+    """int64 [U, n]: the n best candidate rows per user by score [U, M], history excluded
+    (and their scores [U, n] with with_scores)."""
     score = score.copy()
     for u, h in enumerate(hists):
         score[u, np.isin(cand, h)] = -np.inf
     order = np.argsort(-score, axis=1, kind="stable")[:, :n]
+    if with_scores:
+        return cand[order], np.take_along_axis(score, order, 1)
     return cand[order]
 
 
@@ -212,6 +215,19 @@ def fill(shipped: np.ndarray, picks: np.ndarray, is_new: np.ndarray, cap: int) -
     for u, row in enumerate(shipped):
         warm = [r for r in row if r >= 0 and not is_new[r]][: K - cap]
         lst = warm + picks[u, :cap].tolist()
+        out[u, : len(lst)] = lst
+    return out
+
+
+def fill_gated(trained: np.ndarray, picks: np.ndarray, scores: np.ndarray, threshold: float,
+               cap: int) -> np.ndarray:
+    """The gated baseline's lists [U, 10]: genrec's trained items, the last ones displaced by
+    the baseline's picks [U, >= cap] whose scores [U, >= cap] reach `threshold` (best first)."""
+    out = np.full((len(trained), K), -1, dtype=np.int64)
+    for u, row in enumerate(trained):
+        take = [int(p) for p, s in zip(picks[u, :cap], scores[u, :cap], strict=True)
+                if s >= threshold]
+        lst = [int(r) for r in row if r >= 0][: K - len(take)] + take
         out[u, : len(lst)] = lst
     return out
 

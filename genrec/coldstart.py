@@ -48,16 +48,17 @@ CONTENT_FILE = "content.npy"  # float16 [n_items, d] unit text vectors, beside t
 class ColdStart:
     """How new items are scored (see the module docstring); chosen on validation."""
 
-    neighbours: int = 5  # trained items (nearest by content) whose mean vector a new item takes
+    neighbours: int = 10  # trained items (nearest by content) whose mean vector a new item takes
     recent: int = 5  # history items in the user's content query
     decay: float = 0.5  # weight of a history item per step of age in that query
-    content_weight: float = 0.0  # nats per unit of cosine between query and new item
-    bias: float = 0.0  # generation: nats added to the user's best content match
-    expand: int = 2  # generation: the beam also expands the first codes of the user's
+    content_weight: float = 64.0  # nats per unit of cosine between query and new item
+    bias: float = 3.0  # generation: nats added to the user's best content match
+    expand: int = 1  # generation: the beam also expands the first codes of the user's
     #                  `expand` best new items (see Bonus.expand)
-    margin: tuple[float, ...] = ()  # fresh slots: a pick displaces a trained item while its
-    #                                 head logit is within margin[n - 1] nats of that item's,
-    #                                 for a cap of n (the last entry serves larger caps)
+    margin: tuple[float, ...] = (4.0, 3.5)  # fresh slots: a pick displaces a trained item while
+    #                                         its head logit is within margin[n - 1] nats of
+    #                                         that item's, for a cap of n (the last entry
+    #                                         serves larger caps)
 
     def margin_for(self, slots: int) -> float:
         if not self.margin:

@@ -3,7 +3,9 @@ bonus and capped per list (genrec.coldstart), each against a slow reference."""
 
 from __future__ import annotations
 
+import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -207,3 +209,12 @@ def test_corrupt_or_mismatched_content_vectors_name_the_file(head_run, tmp_path)
     with pytest.raises(ValueError, match=rf"content\.npy.*{len(good)} items|"
                                          rf"{len(good)} items.*content\.npy"):
         Catalog(out)
+
+
+def test_the_defaults_are_beautys_validation_choice():
+    """genrec.coldstart's defaults are what benchmarks/coldstart.py select chose on Beauty's
+    validation users (recorded beside the test numbers)."""
+    path = Path(__file__).parents[1] / "benchmarks" / "results" / "coldstart-beauty.json"
+    chosen = json.loads(path.read_text())["selection"]["genrec"]
+    assert coldstart.ColdStart() == coldstart.ColdStart(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in chosen.items()})
