@@ -118,6 +118,7 @@ def _parse() -> argparse.Namespace:
         coldstart_select.NEIGHBOURS, coldstart_select.RECENT = (5,), (3, 5)
         coldstart_select.DECAY, coldstart_select.CONTENT_WEIGHT = (0.5,), (0.0, 8.0)
         coldstart_select.BIAS, coldstart_select.MARGIN = (-2.0, 0.0, 2.0), (0.0, 4.0, 1e9)
+        coldstart_select.GATE_CONTENT = (0.0, 16.0)
         args.warm_sample = 300
     return args
 

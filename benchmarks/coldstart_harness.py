@@ -78,7 +78,7 @@ class Harness:
 
     def encodings(self, users: Users) -> list[tuple[Tensor, Tensor, Tensor]]:
         """(memory, positions, head state) per batch of BATCH users, computed once."""
-        key = id(users)
+        key = id(users)  # the cache keeps `users` alive (below), so its id stays its own
         if key not in self._cache:
             out = []
             with torch.no_grad():
@@ -87,6 +87,7 @@ class Harness:
                     mem, mem_pos = self.rec._encode(users.hists[lo : lo + BATCH])
                     out.append((mem, mem_pos, self.rec._state(mem, mem_pos)))
             self._cache[key] = out
+            self._cache["alive", key] = users
         return self._cache[key]
 
     def head_logits_new(self, users: Users) -> Tensor:
@@ -140,6 +141,7 @@ class Harness:
                                  if i >= 0 and not self.is_new[i]])
                 logits.append(self._new_logits(state))
             self._cache[key] = {"warm": warm, "logits": torch.cat(logits)}
+            self._cache["alive", id(users)] = users
         return self._cache[key]  # type: ignore[return-value]
 
     def trained_lists(self, users: Users) -> np.ndarray:
@@ -155,12 +157,13 @@ class Harness:
         cos, seen = content_cosines(cs, self.content, users.hists, self.new_rows)
         order = {"genrec": cs, "head": replace(cs, content_weight=0.0),
                  "content": replace(cs, content_weight=1e6)}[rank]
-        cols, _ = fresh_picks(order, base["logits"], cos, seen, slots)
+        cols, gate = fresh_picks(order, base["logits"], cos, seen, slots)
         margin = cs.margin_for(slots)
         out = []
         for u, warm in enumerate(base["warm"]):
-            picks = [(int(self.new_rows[c]), float(base["logits"][u, c]))
-                     for c in cols[u].tolist() if c >= 0]
+            picks = [(int(self.new_rows[c]), g) for c, g in zip(cols[u].tolist(),
+                                                                gate[u].tolist(), strict=True)
+                     if c >= 0]
             out.append([r for r, _ in merge_fresh(warm, picks, margin, K)])
         return _pad(out, K)
 

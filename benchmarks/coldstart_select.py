@@ -25,8 +25,8 @@ RECENT = (1, 2, 3, 5, 10, 20)
 DECAY = (0.25, 0.5, 0.75, 1.0)
 CONTENT_WEIGHT = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
 BIAS = (-8.0, -6.0, -4.0, -3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0)
-MARGIN = (-4.0, -3.0, -2.0, -1.0, 0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 7.0,
-          8.0, 10.0, 12.0, 16.0, 1e9)  # 1e9: a pick always takes its slot
+MARGIN = tuple(np.arange(-4.0, 40.0, 0.5).tolist()) + (1e9,)  # 1e9: a pick always shows
+GATE_CONTENT = (0.0, 4.0, 8.0, 16.0, 32.0, 64.0)
 
 
 def log(message: str) -> None:
@@ -51,42 +51,58 @@ def select(h: Harness, cold: Users, warm_all: Users, args: argparse.Namespace
     base = {"shipped": metrics(before["shipped"], warm)["recall@10"],
             "beam": metrics(before["beam"], warm)["recall@10"]}
     h.set_neighbours(scorer.neighbours)
-    sel["fresh_search"], margins = {}, {}
+    sel["fresh_search"], margins, gates = {}, {}, {}
     for name, rank in (("genrec", "genrec"), ("head_only", "head"), ("content_only", "content")):
-        for slots in (1, 2):
-            margins[name, slots], sel["fresh_search"][f"{name}/eps=0.{slots}"] = \
-                _select_margin(h, cold, warm, scorer, slots, rank, base["shipped"], args.budget)
+        for slots in (1, 2):  # the ablations gate on the head logit alone
+            trails, best = {}, (-1.0, 0.0, MARGIN[0])
+            for g in GATE_CONTENT if name == "genrec" else (0.0,):
+                m, trails[g], r = _select_margin(h, cold, warm, replace(
+                    scorer, gate_content=(g,) * slots), slots, rank, base["shipped"],
+                    args.budget)
+                best = max(best, (r, g, m))
+            gates[name, slots], margins[name, slots] = best[1], best[2]
+            sel["fresh_search"][f"{name}/eps=0.{slots}"] = {f"gate_content={g:g}": t
+                                                             for g, t in trails.items()}
     sel["knn_gate"] = {f"eps=0.{n}": _select_knn_gate(h, cold, warm, sel["knn"]["slots"], n,
                                                        base["shipped"], args.budget)
                        for n in (1, 2)}
-    bias, sel["bias_search"] = _select_bias(h, cold, warm, scorer, base["beam"], args.budget)
-    expand = _select_expand(h, cold, warm, replace(scorer, bias=bias), base, args.budget)
+    if args.previous and "expand_search" in args.previous:  # generation as chosen before
+        bias, expand = args.previous["genrec"]["bias"], args.previous["expand_search"]
+        sel["bias_search"] = args.previous["bias_search"]
+    else:
+        bias, sel["bias_search"] = _select_bias(h, cold, warm, scorer, base["beam"],
+                                                args.budget)
+        expand = _select_expand(h, cold, warm, replace(scorer, bias=bias), base, args.budget)
     sel["expand_search"] = expand
     best_expand = max(expand, key=lambda e: (e["ok"], e["recall@20"]))["expand"]
     for name, cs in (("genrec", scorer), ("head_only", replace(scorer, content_weight=0.0)),
                      ("content_only", scorer)):
         sel[name] = asdict(replace(cs, bias=bias, expand=best_expand,
-                                   margin=(margins[name, 1], margins[name, 2])))
+                                   margin=(margins[name, 1], margins[name, 2]),
+                                   gate_content=(gates[name, 1], gates[name, 2])))
     save_coldstart(args.out_dir, ColdStart(**sel["genrec"]))  # the TIGER run's own choice
     return sel
 
 
 def _select_margin(h: Harness, cold: Users, warm: Users, cs: ColdStart, slots: int, rank: str,
-                   base: float, budget: float) -> tuple[float, list[dict]]:
-    """Fresh slots: the margin (MARGIN, ascending) with the best cold users' Recall@10 while
-    warm users lose at most `budget` of theirs."""
+                   base: float, budget: float) -> tuple[float, list[dict], float]:
+    """Fresh slots: the margin (MARGIN, ascending; stops at the first over budget) with the best
+    cold users' Recall@10 while warm users lose at most `budget` of theirs -> (margin, trail,
+    that Recall@10)."""
     trail, best = [], (-1.0, MARGIN[0])
     for m in MARGIN:
         trial = replace(cs, margin=(m,) * slots)
         change = metrics(h.fresh_lists(warm, trial, slots, rank), warm)["recall@10"] / base - 1
+        if change < -budget:
+            trail.append({"margin": m, "in_catalogue_change": round(change, 4), "ok": False})
+            break
         reading = metrics(h.fresh_lists(cold, trial, slots, rank), cold)
-        ok = change >= -budget
-        trail.append({"margin": m,
-                      "in_catalogue_change": round(change, 4), "ok": ok} | reading)
-        if ok:
-            best = max(best, (reading["recall@10"], m))
-    log(f"{rank} eps=0.{slots}: margin {best[1]} -> cold users Recall@10 {best[0]}")
-    return best[1], trail
+        trail.append({"margin": m, "in_catalogue_change": round(change, 4), "ok": True}
+                     | reading)
+        best = max(best, (reading["recall@10"], m))
+    log(f"{rank} eps=0.{slots} gate {cs.gate_for(slots):g}: margin {best[1]} -> cold users "
+        f"Recall@10 {best[0]}")
+    return best[1], trail, best[0]
 
 
 def _select_knn_gate(h: Harness, cold: Users, warm: Users, knn: dict[str, Any], slots: int,

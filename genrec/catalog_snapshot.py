@@ -91,7 +91,7 @@ class Snapshot:
         model with an item head, else added items compete on their neighbour-mean vectors):
         fresh = 0: the beam generates them, their head logits raised by a per-user bonus;
         fresh = n > 0: the beam ranks the trained items and the user's n best added items take
-        the last slots within the margin; their score is then their head logit."""
+        the last slots within the margin; their score is then their gate (genrec.coldstart)."""
         if self.rec is None:
             raise GenrecError("this catalogue was opened without a model")
         if not 0 <= fresh <= k:
@@ -117,14 +117,14 @@ class Snapshot:
         cos, seen = content_cosines(cs, self.content, hists, new)
         for b, ex in enumerate(exclude or []):
             seen[b] |= torch.from_numpy(np.isin(new, ex))
-        cols, logit = fresh_picks(cs, new_logit, cos, seen, fresh)
+        cols, gate = fresh_picks(cs, new_logit, cos, seen, fresh)
         out = []
         for b in range(len(hists)):
             warm = [(i, s, lg) for i, s, lg in zip(res.items[b].tolist(), res.scores[b].tolist(),
                                                    cand_logit[b].tolist(), strict=True)
                     if 0 <= i < self.n_trained]
-            picks = [(int(new[c]), lg) for c, lg in zip(cols[b].tolist(), logit[b].tolist(),
-                                                        strict=True) if c >= 0]
+            picks = [(int(new[c]), g) for c, g in zip(cols[b].tolist(), gate[b].tolist(),
+                                                      strict=True) if c >= 0]
             out.append(merge_fresh(warm, picks, cs.margin_for(fresh), k))
         return out
 

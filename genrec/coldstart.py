@@ -20,8 +20,9 @@ Two ways to show them:
   outside the beam's: the beam also expands the first codes of the user's `expand` best new
   items and scores everything below them as usual.
 - fresh slots (`fresh = n`, TIGER's epsilon): the beam ranks the trained items; the user's n
-  best new items then take the last slots, each while its head logit is within `margin`
-  nats of the trained item it would push out. Only the new items' vectors are read.
+  best new items then take the last slots, each while its gate (head logit, less
+  `gate_content` times how far its cosine falls short of 1) is within `margin` nats of the
+  logit of the trained item it would push out. Only the new items' vectors are read.
 
 Every constant is chosen on validation users by `benchmarks/coldstart.py select` (never on
 test users) and recorded under `selection` in benchmarks/results/coldstart.json; the
@@ -55,15 +56,22 @@ class ColdStart:
     bias: float = 3.0  # generation: nats added to the user's best content match
     expand: int = 1  # generation: the beam also expands the first codes of the user's
     #                  `expand` best new items (see Bonus.expand)
-    margin: tuple[float, ...] = (4.0, 3.5)  # fresh slots: a pick displaces a trained item while
-    #                                         its head logit is within margin[n - 1] nats of
-    #                                         that item's, for a cap of n (the last entry
-    #                                         serves larger caps)
+    margin: tuple[float, ...] = (10.0, 23.0)  # fresh slots: a pick displaces a trained item
+    #   while its gate (head logit + gate_content * (cosine - 1)) is within margin[n - 1] nats
+    #   of that item's logit, for a cap of n (the last entry serves larger caps)
+    gate_content: tuple[float, ...] = (16.0, 64.0)  # fresh slots: the gate's content weight
+    #   per cap (empty: 0, the head logit alone)
 
     def margin_for(self, slots: int) -> float:
-        if not self.margin:
-            return float("inf")
-        return self.margin[min(slots, len(self.margin)) - 1]
+        return _per_cap(self.margin, slots, float("inf"))
+
+    def gate_for(self, slots: int) -> float:
+        return _per_cap(self.gate_content, slots, 0.0)
+
+
+def _per_cap(values: tuple[float, ...], slots: int, empty: float) -> float:
+    """values[slots - 1], the last entry for larger caps; `empty` when there are none."""
+    return values[min(slots, len(values)) - 1] if values else empty
 
 
 COLDSTART_FILE = "coldstart.json"  # a run's own ColdStart, beside its config
@@ -148,11 +156,13 @@ def new_item_bonus(cs: ColdStart, content: np.ndarray, histories: Sequence[np.nd
 def fresh_picks(cs: ColdStart, logit: Tensor, cos: Tensor, seen: Tensor, n: int
                 ) -> tuple[Tensor, Tensor]:
     """Each user's n best new rows by head logit + content_weight * cosine: (columns [B, n]
-    into the new rows, -1 where fewer are left; their head logits [B, n])."""
+    into the new rows, -1 where fewer are left; their gates [B, n], head logit +
+    gate_content * (cosine - 1), which merge_fresh compares with the displaced logit)."""
     score = (logit + cs.content_weight * cos).masked_fill(seen, float("-inf"))
     top = torch.topk(score, min(n, score.shape[1]), dim=1)
     cols = torch.where(top.values > float("-inf"), top.indices, -1)
-    return cols, logit.gather(1, top.indices)
+    gate = logit + cs.gate_for(n) * (cos - 1)
+    return cols, gate.gather(1, top.indices)
 
 
 def merge_fresh(warm: list[tuple[int, float, float]], picks: list[tuple[int, float]],
