@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 from serving_helpers import free_port, serve
 
+from genrec.coldstart import ColdStart, save_coldstart
 from genrec.semantic_ids import SemanticIndex
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -50,6 +51,8 @@ if _missing() and os.environ.get("GENREC_BROWSER_TESTS") != "require":
 def service(head_run, tmp_path_factory) -> Iterator[str]:
     run = tmp_path_factory.mktemp("browser") / "run"
     shutil.copytree(head_run, run)  # the flow adds an item
+    # the page's wiring is under test, not the tuned constants: a fresh pick always shows
+    save_coldstart(run, ColdStart(margin=(1e9,)))
     port = free_port()
     proc = serve(run, port)
     try:
