@@ -18,8 +18,7 @@ from genrec.coldstart import (
     ColdStart,
     content_cosines,
     content_query,
-    fresh_picks,
-    merge_fresh,
+    fill_fresh,
     new_item_bonus,
     unit,
 )
@@ -157,14 +156,9 @@ class Harness:
         cos, seen = content_cosines(cs, self.content, users.hists, self.new_rows)
         order = {"genrec": cs, "head": replace(cs, content_weight=0.0),
                  "content": replace(cs, content_weight=1e6)}[rank]
-        cols, gate = fresh_picks(order, base["logits"], cos, seen, slots)
-        margin = cs.margin_for(slots)
-        out = []
-        for u, warm in enumerate(base["warm"]):
-            picks = [(int(self.new_rows[c]), g) for c, g in zip(cols[u].tolist(),
-                                                                gate[u].tolist(), strict=True)
-                     if c >= 0]
-            out.append([r for r, _ in merge_fresh(warm, picks, margin, K)])
+        lists = fill_fresh(order, base["warm"], base["logits"], cos, seen, self.new_rows, slots,
+                           K)
+        out = [[r for r, _ in lst] for lst in lists]
         return _pad(out, K)
 
     def _new_logits(self, state: Tensor) -> Tensor:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from genrec.coldstart import ColdStart, content_cosines, fresh_picks, merge_fresh, new_item_bonus
+from genrec.coldstart import ColdStart, content_cosines, fill_fresh, new_item_bonus
 from genrec.errors import GenrecError
 from genrec.explain import Labels
 from genrec.model.recommender import Bonus, Recommender
@@ -117,16 +117,11 @@ class Snapshot:
         cos, seen = content_cosines(cs, self.content, hists, new)
         for b, ex in enumerate(exclude or []):
             seen[b] |= torch.from_numpy(np.isin(new, ex))
-        cols, gate = fresh_picks(cs, new_logit, cos, seen, fresh)
-        out = []
-        for b in range(len(hists)):
-            warm = [(i, s, lg) for i, s, lg in zip(res.items[b].tolist(), res.scores[b].tolist(),
-                                                   cand_logit[b].tolist(), strict=True)
-                    if 0 <= i < self.n_trained]
-            picks = [(int(new[c]), g) for c, g in zip(cols[b].tolist(), gate[b].tolist(),
-                                                      strict=True) if c >= 0]
-            out.append(merge_fresh(warm, picks, cs.margin_for(fresh), k))
-        return out
+        warm = [[(i, s, lg) for i, s, lg in zip(items, scores, logits, strict=True)
+                 if 0 <= i < self.n_trained]
+                for items, scores, logits in zip(res.items.tolist(), res.scores.tolist(),
+                                                 cand_logit.tolist(), strict=True)]
+        return fill_fresh(cs, warm, new_logit, cos, seen, new, fresh, k)
 
     @cached_property
     def _new_rows(self) -> np.ndarray:

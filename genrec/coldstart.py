@@ -83,11 +83,18 @@ def load_coldstart(run_dir: str | Path) -> ColdStart:
     if not path.exists():
         return ColdStart()
     raw = read_json(path)
+    if not isinstance(raw, dict):
+        raise DataError("want a JSON object of ColdStart fields", path=path)
     names = {f.name for f in fields(ColdStart)}
     unknown = sorted(set(raw) - names)
     if unknown:
         raise DataError(f"unknown key {unknown[0]!r} (known: {', '.join(sorted(names))})",
                         path=path)
+    for key, value in raw.items():
+        numbers = value if isinstance(value, list) else [value]
+        if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in numbers):
+            raise DataError(f"{key}: want a number or a list of numbers, got {value!r}",
+                            path=path)
     return ColdStart(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
 
 
@@ -180,3 +187,15 @@ def merge_fresh(warm: list[tuple[int, float, float]], picks: list[tuple[int, flo
         else:
             break
     return [(r, s) for r, s, _ in keep] + taken
+
+
+def fill_fresh(cs: ColdStart, warm: list[list[tuple[int, float, float]]], logit: Tensor,
+               cos: Tensor, seen: Tensor, new_rows: np.ndarray, slots: int, k: int
+               ) -> list[list[tuple[int, float]]]:
+    """Per user, the top-k with up to `slots` fresh slots: the beam's trained items (row,
+    score, head logit) and the new rows' logits, cosines and seen flags [B, M]."""
+    cols, gate = fresh_picks(cs, logit, cos, seen, slots)
+    margin = cs.margin_for(slots)
+    return [merge_fresh(w, [(int(new_rows[c]), g) for c, g in zip(cs_, gs, strict=True)
+                            if c >= 0], margin, k)
+            for w, cs_, gs in zip(warm, cols.tolist(), gate.tolist(), strict=True)]

@@ -177,13 +177,12 @@ class Recommender:
         users: np.ndarray | None = None,
         exclude: Sequence[Sequence[int]] | None = None,
         constrained: bool = True,
-        bonus: Bonus | None = None,
     ) -> tuple[BeamResult, Tensor]:
         """recommend() and, from the same encoding, the item head's log p(item | history)
-        [B, N] on CPU (cold-start slots; it scores every item)."""
+        [B, N] on CPU (an evaluation reading: it scores every item)."""
         mem, mem_pos = self._encode(histories, users)
         state = self.model.last_state(mem, mem_pos)  # raises without an item head
-        result, _ = self._search(mem, mem_pos, state, k, exclude, constrained, bonus)
+        result, _ = self._search(mem, mem_pos, state, k, exclude, constrained)
         return _to_cpu(result), self._log_probs(state)
 
     @torch.no_grad()
