@@ -77,6 +77,12 @@ def main() -> None:
     if args.phase == "train":
         return _train_warm(ds, held, out, run, args)
     block = read_json(result) if result.exists() else {}
+    if args.phase in ("test", "liger") and "selection" not in block:
+        sys.exit(f"coldstart.py {args.phase}: {result} has no selection; run `select` first")
+    if args.phase == "liger" and not args.run:
+        sys.exit("coldstart.py liger: --run is required (the dataset's release run folder)")
+    if args.phase in ("select", "test") and not (out / "model.safetensors").exists():
+        sys.exit(f"coldstart.py {args.phase}: {out} holds no trained model; run `train` first")
     if args.phase == "liger":
         block["liger"] = _liger(ds, Path(args.run), block["selection"], args)
     else:
