@@ -3,10 +3,11 @@ the same item vectors (imported by scaling.py; one size at a time to bound memor
 
 Per N the model (the default architecture: item-level causal encoder, 2 + 2 layers, d = 128,
 an item head; random weights) gets synthetic codes of 3 levels of 256 + a disambiguation
-level and the default rule `leaf_cap = 512`: the decoder generates the fewest levels whose
-prefixes hold at most 512 items each (1 level up to ~100k items, 2 beyond), and the item-aware
-leaves score the items below the beams' prefixes. Built once per model (timed apart): the trie
-and the item table [N, d].
+level and the default rules `leaf_cap = 512`: the decoder generates the fewest levels whose
+prefixes hold at most 512 items each (1 level up to ~100k items, 2 beyond), and `leaf_budget =
+1024` (the ModelConfig default): the item-aware leaves score the items below the best beams'
+prefixes, beams opening best first while their items add up to <= 1024. Built once per model
+(timed apart): the trie and the item table [N, d].
 Timed per batch of 64 users:
   shipped_seconds  encoder + decoder levels + item-aware leaves + re-scoring of the beam's
                    candidates (Recommender.recommend, item_weight 1): reads only candidates;
@@ -77,7 +78,8 @@ def measure(codes: np.ndarray, batch: int, history: int, repeat: int) -> dict[st
             "model_build_seconds": round(model_seconds, 2),
             "faiss_build_seconds": round(faiss_build, 2), "faiss_nlist": ivf.nlist,
             "generated_levels": levels,
-            "leaves_per_prefix_max": rec.constraint.max_leaves[levels - 1]}
+            "leaves_per_prefix_max": rec.constraint.max_leaves[levels - 1],
+            "leaf_budget": rec.leaf_budget}
 
 
 def _ivf(vectors: np.ndarray, faiss: Any) -> Any:

@@ -24,16 +24,18 @@ def _leaf_fn(scores: np.ndarray):
     table = torch.from_numpy(scores)  # [B, N] float64
 
     def leaf(items: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        users = torch.arange(items.shape[0])[:, None, None].expand_as(items)
+        users = torch.arange(items.shape[0]).view(-1, *[1] * (items.ndim - 1)).expand_as(items)
         return torch.where(mask, table[users, items], 0.0)
 
     return leaf
 
 
 def reference(case: Case, scores: np.ndarray, depth: int, user: int,
-              force: list[int] | None = None) -> list[int]:
+              force: list[int] | None = None, budget: int = 0) -> list[int]:
     """Beam search over the first `depth` levels with dicts and loops, then every item; with
-    `force` (depth 1), the first codes of those items join the beams (after them, once)."""
+    `force` (depth 1), the first codes of those items join the beams (after them, once);
+    with `budget`, only the best beams whose items (active or not) add up to <= budget (the
+    best one always) are opened."""
     banned = set(case.exclude[user])
     rows = case.codes.tolist()
     usable = [i for i in range(len(rows)) if case.active[i] and i not in banned]
@@ -52,6 +54,11 @@ def reference(case: Case, scores: np.ndarray, depth: int, user: int,
         reachable = any(rows[i][0] == path[0] for i in usable)
         if reachable and all(p != path for _, p in beams):
             beams.append((float(case.logp(user, ())[path[0]]), path))
+    if budget:
+        ranked = sorted(range(len(beams)), key=lambda b: -beams[b][0])  # stable: ties by position
+        size = [sum(tuple(r[:depth]) == beams[b][1] for r in rows) for b in ranked]
+        keep = {b for n, b in enumerate(ranked) if n == 0 or sum(size[: n + 1]) <= budget}
+        beams = [beams[b] for b in sorted(keep)]
     final = []
     for score, prefix in beams:
         below = sorted((rows[i], i) for i in range(len(rows))
@@ -68,12 +75,14 @@ def test_leaves_equal_python_reference(case: Case, data: st.DataObject) -> None:
     seed = data.draw(st.integers(0, 2**31 - 1))
     scores = np.random.default_rng(seed).normal(size=(case.batch, len(case.codes))) * 2.0
     dense = data.draw(st.booleans())
+    budget = data.draw(st.sampled_from([0, 1, 2, 3, 5, 8]))  # 0: every beam opens
     index = ConstraintIndex.build(case.codes, case.sizes, active=case.active,
                                   dense_limit=2**22 if dense else 0)
     res = beam_search(case.step, case.batch, index, beam=case.beam, k=case.k,
-                      exclude=case.exclude, leaf=_leaf_fn(scores), leaf_from=depth)
+                      exclude=case.exclude, leaf=_leaf_fn(scores), leaf_from=depth,
+                      leaf_budget=budget)
     for user in range(case.batch):
-        want = reference(case, scores, depth, user)
+        want = reference(case, scores, depth, user, budget=budget)
         got = res.items[user].tolist()
         assert got[: len(want)] == want
         assert all(i == -1 for i in got[len(want):])

@@ -24,7 +24,7 @@ from genrec.decode.constraint import ConstraintIndex, TrieTensors
 from genrec.decode.select import stable_topk
 
 StepFn = Callable[[Tensor, int], Tensor]  # (prefix int64 [B, W, l], l) -> logits [B, W, V_l]
-# (items int64 [B, W, S], mask bool [B, W, S]) -> logits [B, W, S] (read only where mask)
+# (items int64 [B, S], mask bool [B, S]) -> logits [B, S] (read only where mask); row b is user b
 LeafFn = Callable[[Tensor, Tensor], Tensor]
 
 
@@ -65,6 +65,7 @@ def beam_search(
     leaf: LeafFn | None = None,
     leaf_from: int = 0,
     force: Tensor | None = None,
+    leaf_budget: int = 0,
 ) -> BeamResult:
     """Top-k items per user by beam search of width `beam` over the index's tuples.
 
@@ -82,6 +83,8 @@ def beam_search(
     the first `leaf_from` tokens; then every active item below each beam's prefix (at most
     max_leaves[leaf_from - 1] of them, a bound set by the code sizes, not by N) is scored by
     leaf(items), log-softmaxed among its beam's items and added to the beam's score.
+    leaf_budget > 0 bounds that work per user: beams join best first while their leaves add up
+    to at most leaf_budget (the best beam always joins), so the cost stays flat as N grows.
     force: items int64 [B, F] (-1 padding) whose first-level prefixes join the beams before the
     leaves (leaf_from = 1 only), scored like any beam: an item outside the top `beam` first
     codes (e.g. a new one, whose code's mass the decoder never learned) can still be reached.
@@ -118,7 +121,7 @@ def beam_search(
             state = _with_forced(state, cand, node)
     if jump:
         assert leaf is not None
-        state = _advance_to_leaves(index, t, state, leaf, leaf_from, excl, k)
+        state = _advance_to_leaves(index, t, state, leaf, leaf_from, excl, k, leaf_budget)
     return _result(index, t, state, excl, k, constrained)
 
 
@@ -185,33 +188,61 @@ def _with_forced(state: _Beams, cand: tuple[Tensor, Tensor, Tensor, Tensor], for
 
 
 def _advance_to_leaves(index: ConstraintIndex, t: TrieTensors, state: _Beams, leaf: LeafFn,
-                       depth: int, excl: Tensor, k: int) -> _Beams:
-    """Final beams [B, k'] from every active item below each beam's prefix node (level
-    depth - 1), scored by log p(prefix) + log_softmax over the prefix's items of leaf()."""
+                       depth: int, excl: Tensor, k: int, budget: int = 0) -> _Beams:
+    """Final beams [B, k'] from the items below the beams' prefix nodes (level depth - 1),
+    scored by log p(prefix) + log_softmax over the prefix's active items of leaf().
+
+    budget > 0: a user's beams join best first while their leaves (items below the prefix,
+    active or not) add up to at most `budget`; the best beam always joins. So a query scores
+    at most max(budget, max_leaves) items, however large the catalogue. The leaves of the
+    joining beams lie in one ragged row per user: slot j belongs to the beam whose running
+    leaf count first passes j (a searchsorted, no loop over beams)."""
     n_users, n_beams = state.node.shape
-    span = index.max_leaves[depth - 1]  # S
     first = t.first_leaf[depth - 1]
-    start = first[state.node].long()[..., None]  # [B, W, 1]
-    leaf_node = start + torch.arange(span, device=start.device)  # [B, W, S]
-    exists = leaf_node < first[state.node + 1].long()[..., None]
-    leaf_node = torch.where(exists, leaf_node, 0)
-    items = t.leaf_item[leaf_node]  # [B, W, S]
-    mask = exists & t.active[items] & state.live[..., None]
+    lo = first[state.node].long()  # [B, W] first leaf below each beam
+    count = (first[state.node + 1].long() - lo) * state.live  # [B, W] its leaves
+    if budget > 0:
+        key = torch.where(state.live, state.score, float("-inf"))
+        rank = stable_topk(key, n_beams)  # [B, W] beams best first
+        fits = count.gather(1, rank).cumsum(1) <= budget  # [B, W] in rank order
+        fits[:, 0] = True
+        count = count * torch.zeros_like(fits).scatter(1, rank, fits)
+    end = count.cumsum(1)  # [B, W] one past each beam's last slot
+    span = max(1, int(end[:, -1].max()))  # S: the longest row
+    slot = torch.arange(span, device=lo.device).expand(n_users, span).contiguous()  # [B, S]
+    owner = torch.searchsorted(end, slot, right=True)  # [B, S] beam of each slot; W: none
+    exists = owner < n_beams
+    owner = owner.clamp(max=n_beams - 1)
+    leaf_node = lo.gather(1, owner) + slot - (end - count).gather(1, owner)
+    leaf_node = torch.where(exists, leaf_node, 0)  # [B, S] sorted row = leaf
+    items = t.leaf_item[leaf_node]  # [B, S]
+    mask = exists & t.active[items]
     logits = leaf(items, mask).to(state.score.dtype).masked_fill(~mask, float("-inf"))
-    lse = torch.logsumexp(logits, -1, keepdim=True).nan_to_num(neginf=0.0)
-    logp = logits - lse
-    allowed = mask & ~_excluded(items.reshape(n_users, -1), excl).view_as(mask)
-    score = (state.score.to(logp.dtype)[..., None] + logp).reshape(n_users, -1)  # [B, W * S]
-    allowed = allowed.reshape(n_users, -1)
+    lse = _segment_logsumexp(logits, torch.where(mask, owner, n_beams), n_beams)
+    logp = (logits - lse).masked_fill(~mask, float("-inf"))
+    allowed = mask & ~_excluded(items, excl)
+    score = state.score.to(logp.dtype).gather(1, owner) + logp  # [B, S]
     floor = torch.finfo(score.dtype).min
     key = torch.where(allowed, score.clamp(min=floor), float("-inf"))
-    pick = stable_topk(key, min(k, n_beams * span))  # [B, k']
-    node = leaf_node.reshape(n_users, -1).gather(1, pick)  # [B, k'] leaf node = sorted row
+    pick = stable_topk(key, min(k, span))  # [B, k']
+    node = leaf_node.gather(1, pick)  # [B, k'] leaf node = sorted row
     item = t.leaf_item[node]
     tokens = torch.stack([t.child_token[lvl][t.item_node[lvl][item]].long()
                           for lvl in range(index.n_levels)], -1)  # [B, k', L]
     return _Beams(tokens=tokens, node=node, score=score.gather(1, pick),
                   live=allowed.gather(1, pick))
+
+
+def _segment_logsumexp(logits: Tensor, segment: Tensor, n_segments: int) -> Tensor:
+    """logsumexp of logits [B, S] over the slots of each segment [B, S] (values 0..n_segments,
+    n_segments = a spare for masked slots), read back per slot -> [B, S]."""
+    n_users = logits.shape[0]
+    top = torch.full((n_users, n_segments + 1), float("-inf"), dtype=logits.dtype,
+                     device=logits.device).scatter_reduce(1, segment, logits, "amax")
+    top = top.nan_to_num(neginf=0.0).gather(1, segment)  # [B, S] the segment's max
+    total = torch.zeros(n_users, n_segments + 1, dtype=logits.dtype, device=logits.device)
+    total = total.scatter_add(1, segment, (logits - top).exp())
+    return top + total.gather(1, segment).log()
 
 
 def _excluded(items: Tensor, excl: Tensor) -> Tensor:

@@ -49,8 +49,10 @@ class Recommender:
     output vector) is built once here, not per decode."""
 
     def __init__(self, model: GenerativeRecommender, index: SemanticIndex, beam: int = 20,
-                 item_weight: float = 0.0) -> None:
+                 item_weight: float = 0.0, leaf_budget: int | None = None) -> None:
         self.model = model.eval()
+        # items a query's leaves may score (0: every beam opens); default: the model's config
+        self.leaf_budget = model.cfg.leaf_budget if leaf_budget is None else leaf_budget
         self.index = index
         self.codes = torch.from_numpy(index.codes)
         self.constraint = ConstraintIndex.build(index.codes, index.level_sizes)
@@ -99,10 +101,9 @@ class Recommender:
         if state is not None and self.model.cfg.generated_levels:
             table = self.table
 
-            def leaf(items: Tensor, mask: Tensor) -> Tensor:  # [B, W, S] -> [B, W, S]
-                b, w, s = items.shape
+            def leaf(items: Tensor, mask: Tensor) -> Tensor:  # [B, S] -> [B, S]
                 rows = mask.nonzero(as_tuple=True)  # only existing, active items
-                out = torch.zeros(b, w, s, dtype=state.dtype, device=items.device)
+                out = torch.zeros(items.shape, dtype=state.dtype, device=items.device)
                 hit = items[rows]
                 out[rows] = (table[hit] * state[rows[0]]).sum(-1)
                 if bonus is not None:
@@ -115,7 +116,8 @@ class Recommender:
         step = CachedStep(self.model, mem, mem_pos)  # == decode + level_logits, cached
         cand = beam_search(step, len(mem), self.constraint, beam=width, k=width,
                            exclude=exclude, constrained=constrained, device=mem.device,
-                           leaf=leaf, leaf_from=self.model.cfg.generated_levels, force=force)
+                           leaf=leaf, leaf_from=self.model.cfg.generated_levels, force=force,
+                           leaf_budget=self.leaf_budget)
         self.invalid.append(cand.invalid_rate)
         if self.item_weight and state is not None:
             logit = self.head_logits(state, cand.items)
