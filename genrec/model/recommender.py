@@ -102,12 +102,12 @@ class Recommender:
             table = self.table
 
             def leaf(items: Tensor, mask: Tensor) -> Tensor:  # [B, S] -> [B, S]
-                rows = mask.nonzero(as_tuple=True)  # only existing, active items
-                out = torch.zeros(items.shape, dtype=state.dtype, device=items.device)
-                hit = items[rows]
-                out[rows] = (table[hit] * state[rows[0]]).sum(-1)
+                # one batched gather + dot: cheaper than gathering only the masked-in slots
+                # (rows are nearly full), and padding slots hold a valid row
+                out = torch.einsum("bsd,bd->bs", table[items], state)
                 if bonus is not None:
-                    out[rows] += bonus.at(rows[0], hit)
+                    users = torch.arange(len(items), device=items.device)[:, None]
+                    out = out + torch.where(mask, bonus.at(users.expand_as(items), items), 0.0)
                 return out
 
         force = None
