@@ -104,7 +104,7 @@ class Recommender:
             def leaf(items: Tensor, mask: Tensor) -> Tensor:  # [B, S] -> [B, S]
                 # one batched gather + dot: cheaper than gathering only the masked-in slots
                 # (rows are nearly full), and padding slots hold a valid row
-                out = torch.einsum("bsd,bd->bs", table[items], state)
+                out = torch.einsum("bsd,bd->bs", _rows(table, items), state)
                 if bonus is not None:
                     users = torch.arange(len(items), device=items.device)[:, None]
                     out = out + torch.where(mask, bonus.at(users.expand_as(items), items), 0.0)
@@ -146,7 +146,7 @@ class Recommender:
     def head_logits(self, state: Tensor, items: Tensor) -> Tensor:
         """The head's logit state . v_item for items int64 [B, C] (-1 padding reads row 0)."""
         assert self.table is not None
-        return torch.einsum("bd,bcd->bc", state, self.table[items.clamp(min=0)])
+        return torch.einsum("bd,bcd->bc", state, _rows(self.table, items.clamp(min=0)))
 
     @torch.no_grad()
     def readings(self, histories: list[np.ndarray], k: int = 10,
@@ -240,6 +240,12 @@ class Recommender:
             return self.readings(histories, k, users, excl)
 
         return fn
+
+
+def _rows(table: Tensor, items: Tensor) -> Tensor:
+    """table[items] -> [*items.shape, d] by index_select: 3-5x faster on CPU than advanced
+    indexing for the [B, S] leaf gathers (0.042 -> 0.009 s for 64 x 900 rows of 10M)."""
+    return table.index_select(0, items.reshape(-1)).view(*items.shape, table.shape[1])
 
 
 def _head(result: BeamResult, k: int) -> BeamResult:
