@@ -35,7 +35,7 @@ def reference(case: Case, scores: np.ndarray, depth: int, user: int,
     """Beam search over the first `depth` levels with dicts and loops, then every item; with
     `force` (depth 1), the first codes of those items join the beams (after them, once);
     with `budget`, only the best beams whose items (active or not) add up to <= budget (the
-    best one always) are opened."""
+    best one always) are opened, and forced beams on top of them."""
     banned = set(case.exclude[user])
     rows = case.codes.tolist()
     usable = [i for i in range(len(rows)) if case.active[i] and i not in banned]
@@ -49,16 +49,21 @@ def reference(case: Case, scores: np.ndarray, depth: int, user: int,
                 if any(tuple(rows[i][: lvl + 1]) == path for i in usable):
                     cands.append((score + float(logp[tok]), path))
         beams = sorted(cands, key=lambda c: -c[0])[: case.beam]
+    forced = []  # forced first codes not among the beams, in force order
+    paths = set()  # every reachable forced first code
     for item in force or []:
         path = (rows[item][0],)
-        reachable = any(rows[i][0] == path[0] for i in usable)
-        if reachable and all(p != path for _, p in beams):
-            beams.append((float(case.logp(user, ())[path[0]]), path))
-    if budget:
-        ranked = sorted(range(len(beams)), key=lambda b: -beams[b][0])  # stable: ties by position
+        if any(rows[i][0] == path[0] for i in usable):
+            paths.add(path)
+            if all(p != path for _, p in beams + forced):
+                forced.append((float(case.logp(user, ())[path[0]]), path))
+    if budget:  # forced codes open outside the budget, whether the beam holds them or not
+        free = [b for b in range(len(beams)) if beams[b][1] not in paths]
+        ranked = sorted(free, key=lambda b: -beams[b][0])  # stable: ties by position
         size = [sum(tuple(r[:depth]) == beams[b][1] for r in rows) for b in ranked]
         keep = {b for n, b in enumerate(ranked) if n == 0 or sum(size[: n + 1]) <= budget}
-        beams = [beams[b] for b in sorted(keep)]
+        beams = [beams[b] for b in range(len(beams)) if b in keep or beams[b][1] in paths]
+    beams += forced
     final = []
     for score, prefix in beams:
         below = sorted((rows[i], i) for i in range(len(rows))
@@ -118,13 +123,14 @@ def test_forced_first_codes_equal_python_reference(case: Case, data: st.DataObje
     scores = rng.normal(size=(case.batch, len(case.codes))) * 2.0
     n_force = data.draw(st.integers(1, 3))
     force = rng.integers(-1, len(case.codes), size=(case.batch, n_force))  # -1: padding
+    budget = data.draw(st.sampled_from([0, 1, 2, 4]))  # forced beams open on top of it
     index = ConstraintIndex.build(case.codes, case.sizes, active=case.active,
                                   dense_limit=2**22 if data.draw(st.booleans()) else 0)
     res = beam_search(case.step, case.batch, index, beam=case.beam, k=case.k,
                       exclude=case.exclude, leaf=_leaf_fn(scores), leaf_from=1,
-                      force=torch.from_numpy(force))
+                      force=torch.from_numpy(force), leaf_budget=budget)
     for user in range(case.batch):
-        want = reference(case, scores, 1, user, [int(i) for i in force[user] if i >= 0])
+        want = reference(case, scores, 1, user, [int(i) for i in force[user] if i >= 0], budget)
         got = res.items[user].tolist()
         assert got[: len(want)] == want
         assert all(i == -1 for i in got[len(want):])

@@ -84,7 +84,8 @@ def beam_search(
     max_leaves[leaf_from - 1] of them, a bound set by the code sizes, not by N) is scored by
     leaf(items), log-softmaxed among its beam's items and added to the beam's score.
     leaf_budget > 0 bounds that work per user: beams join best first while their leaves add up
-    to at most leaf_budget (the best beam always joins), so the cost stays flat as N grows.
+    to at most leaf_budget (the best beam always joins), so the cost stays flat as N grows;
+    forced beams join on top of the budget.
     force: items int64 [B, F] (-1 padding) whose first-level prefixes join the beams before the
     leaves (leaf_from = 1 only), scored like any beam: an item outside the top `beam` first
     codes (e.g. a new one, whose code's mass the decoder never learned) can still be reached.
@@ -98,6 +99,7 @@ def beam_search(
     state = _start(batch_size, device)
     dtype = torch.float32
     jump = leaf is not None and constrained and 0 < leaf_from < index.n_levels
+    always = None  # bool [B, W]: beams on a forced first code open whatever the budget
     for lvl in range(leaf_from if jump else index.n_levels):
         if lvl == index.n_levels - 1 and index.level_sizes[lvl] == 1:
             # a one-token last level (no collisions left to disambiguate): its log-softmax is
@@ -119,9 +121,11 @@ def beam_search(
         if jump and lvl == 0 and leaf_from == 1 and force is not None and force.shape[1]:
             node = torch.where(force >= 0, t.item_node[0][force.clamp(min=0)].long(), -1)
             state = _with_forced(state, cand, node)
+            always = (state.node[..., None] == node[:, None, :]).any(-1) & state.live
     if jump:
         assert leaf is not None
-        state = _advance_to_leaves(index, t, state, leaf, leaf_from, excl, k, leaf_budget)
+        state = _advance_to_leaves(index, t, state, leaf, leaf_from, excl, k, leaf_budget,
+                                   always)
     return _result(index, t, state, excl, k, constrained)
 
 
@@ -188,7 +192,8 @@ def _with_forced(state: _Beams, cand: tuple[Tensor, Tensor, Tensor, Tensor], for
 
 
 def _advance_to_leaves(index: ConstraintIndex, t: TrieTensors, state: _Beams, leaf: LeafFn,
-                       depth: int, excl: Tensor, k: int, budget: int = 0) -> _Beams:
+                       depth: int, excl: Tensor, k: int, budget: int = 0,
+                       always: Tensor | None = None) -> _Beams:
     """Final beams [B, k'] from the items below the beams' prefix nodes (level depth - 1),
     scored by log p(prefix) + log_softmax over the prefix's active items of leaf().
 
@@ -196,17 +201,20 @@ def _advance_to_leaves(index: ConstraintIndex, t: TrieTensors, state: _Beams, le
     active or not) add up to at most `budget`; the best beam always joins. So a query scores
     at most max(budget, max_leaves) items, however large the catalogue. The leaves of the
     joining beams lie in one ragged row per user: slot j belongs to the beam whose running
-    leaf count first passes j (a searchsorted, no loop over beams)."""
+    leaf count first passes j (a searchsorted, no loop over beams). Beams flagged in `always`
+    [B, W] (forced first codes, whether the decoder ranked them or not) open outside the
+    budget: forcing exists to reach items the decoder ranks low."""
     n_users, n_beams = state.node.shape
     first = t.first_leaf[depth - 1]
     lo = first[state.node].long()  # [B, W] first leaf below each beam
     count = (first[state.node + 1].long() - lo) * state.live  # [B, W] its leaves
     if budget > 0:
-        key = torch.where(state.live, state.score, float("-inf"))
-        rank = stable_topk(key, n_beams)  # [B, W] beams best first
-        fits = count.gather(1, rank).cumsum(1) <= budget  # [B, W] in rank order
+        forced = torch.zeros_like(state.live) if always is None else always  # [B, W]
+        key = torch.where(state.live & ~forced, state.score, float("-inf"))
+        rank = stable_topk(key, n_beams)  # [B, W] beams best first, forced ones last
+        fits = (count * ~forced).gather(1, rank).cumsum(1) <= budget  # [B, W] in rank order
         fits[:, 0] = True
-        count = count * torch.zeros_like(fits).scatter(1, rank, fits)
+        count = count * (torch.zeros_like(fits).scatter(1, rank, fits) | forced)
     end = count.cumsum(1)  # [B, W] one past each beam's last slot
     span = max(1, int(end[:, -1].max()))  # S: the longest row
     slot = torch.arange(span, device=lo.device).expand(n_users, span).contiguous()  # [B, S]
