@@ -70,3 +70,12 @@ def median_seconds(fn: Callable[[], object], repeat: int) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return round(float(np.median(times)), 5)
+
+
+def run_split(run: str | Path, data_dir: str | None):  # -> genrec.data.Split
+    """The leave-one-out split of a trained run's dataset (its config.json names it)."""
+    from genrec.io import read_json
+    from genrec.run import RunConfig, load_run_dataset
+
+    return load_run_dataset(RunConfig.from_dict(read_json(Path(run) / "config.json")),
+                            data_dir).split()

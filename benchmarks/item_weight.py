@@ -15,11 +15,12 @@ import time
 
 import numpy as np
 import torch
+from common import run_split
 
 from genrec.evaluate import ranking_metrics
-from genrec.io import progress, read_json, write_json
+from genrec.io import progress, write_json
 from genrec.model.recommender import rerank
-from genrec.run import RunConfig, load_recommender, load_run_dataset
+from genrec.run import load_recommender
 
 
 def main() -> None:
@@ -34,8 +35,7 @@ def main() -> None:
     ap.add_argument("--json", default="benchmarks/results/item_weight.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    split = load_run_dataset(RunConfig.from_dict(read_json(f"{args.run}/config.json")),
-                             args.data_dir).split()
+    split = run_split(args.run, args.data_dir)
     hists = split.valid_history if args.split == "valid" else split.test_history
     targets = np.asarray(split.valid_target if args.split == "valid" else split.test_target)
     rows = []

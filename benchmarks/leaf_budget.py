@@ -20,10 +20,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from common import run_split
 
 from genrec.evaluate import ranking_metrics
-from genrec.io import progress, read_json, write_json
-from genrec.run import RunConfig, load_recommender, load_run_dataset
+from genrec.io import progress, write_json
+from genrec.run import load_recommender
 
 
 def main() -> None:
@@ -38,8 +39,7 @@ def main() -> None:
     ap.add_argument("--json", default="benchmarks/results/leaf_budget.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    split = load_run_dataset(RunConfig.from_dict(read_json(f"{args.run}/config.json")),
-                             args.data_dir).split()
+    split = run_split(args.run, args.data_dir)
     n = args.users or len(split.valid_history)
     hists, targets = split.valid_history[:n], np.asarray(split.valid_target[:n])
     rows = [_reading(args.run, b, hists, targets) for b in sorted(set(args.budgets))]
