@@ -224,6 +224,9 @@ def evaluate(
                     ] = None,
     item_weight: Annotated[float | None, typer.Option(
         min=0, help="Weight of the item head when re-ranking the beam [the run's].")] = None,
+    leaf_budget: Annotated[int | None, typer.Option(
+        min=0, help="Items a query's item-aware leaves may score; 0: every beam opens "
+                    "[the model's].")] = None,
     exclude_history: Annotated[bool, typer.Option(help="Drop history items.")] = True,
     constrained: Annotated[bool, typer.Option(help="Trie-constrained beam search.")] = True,
     metrics_file: Annotated[str | None, typer.Option(
@@ -253,7 +256,7 @@ def evaluate(
                     item_weight=cfg.eval.item_weight if item_weight is None else item_weight)
     try:
         metrics = evaluate_run(run, ds.split(), ev, split, constrained, dist=env,
-                               metrics_file=metrics_file)
+                               metrics_file=metrics_file, leaf_budget=leaf_budget)
     finally:
         shutdown()
     if env.is_main:

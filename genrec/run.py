@@ -43,7 +43,8 @@ class EvalConfig:
     beam: int = 20  # beam width at test time
     k: int = 10  # list length (metrics @5 and @10)
     exclude_history: bool = True  # never recommend an item already in the history
-    item_weight: float = 0.0  # >0: re-rank the beam with the item head (needs item_loss > 0)
+    item_weight: float = 0.0  # >0: rank by beam score + item_weight * the item head's logit:
+    # every opened leaf with item-aware leaves, else the beam's items (needs item_loss > 0)
 
 
 @dataclass
@@ -230,12 +231,15 @@ def load_model(out: str | Path) -> GenerativeRecommender:
 
 
 def load_recommender(out: str | Path, beam: int | None = None,
-                     item_weight: float | None = None) -> Recommender:
-    """The run's best model as a Recommender; beam and item_weight default to its config."""
+                     item_weight: float | None = None, leaf_budget: int | None = None
+                     ) -> Recommender:
+    """The run's best model as a Recommender; beam and item_weight default to its config,
+    leaf_budget to its model's."""
     cfg = run_eval_config(out)
     return Recommender(load_model(out), SemanticIndex.load(Path(out) / "index"),
                        beam=cfg.beam if beam is None else beam,
-                       item_weight=cfg.item_weight if item_weight is None else item_weight)
+                       item_weight=cfg.item_weight if item_weight is None else item_weight,
+                       leaf_budget=leaf_budget)
 
 
 def run_eval_config(out: str | Path) -> EvalConfig:
@@ -246,12 +250,14 @@ def run_eval_config(out: str | Path) -> EvalConfig:
 
 def evaluate_run(out: str | Path, split: Split, cfg: EvalConfig, which: str = "test",
                  constrained: bool = True, dist: DistEnv | None = None,
-                 metrics_file: str | None = None) -> dict[str, Any]:
+                 metrics_file: str | None = None, leaf_budget: int | None = None
+                 ) -> dict[str, Any]:
     """Item-level metrics of the run's best model on the test (or valid) split; with several
     ranks the users are shared out and the results gathered (rank 0 writes the file:
-    metrics_file inside the run, by default metrics.json or metrics_valid.json)."""
+    metrics_file inside the run, by default metrics.json or metrics_valid.json).
+    leaf_budget: override the model's (e.g. to re-read a run under a newer default)."""
     dist = dist or DistEnv()
-    rec = load_recommender(out, cfg.beam, cfg.item_weight)
+    rec = load_recommender(out, cfg.beam, cfg.item_weight, leaf_budget)
     histories = split.test_history if which == "test" else split.valid_history
     targets = split.test_target if which == "test" else split.valid_target
     if constrained:  # every reading from one encoding pass per batch
@@ -264,7 +270,7 @@ def evaluate_run(out: str | Path, split: Split, cfg: EvalConfig, which: str = "t
     metrics = {k: round(v, 5) if isinstance(v, float) else v for k, v in metrics.items()}
     metrics |= {"invalid_rate": float(np.mean(invalid)) if invalid else 0.0,
                 "beam": cfg.beam, "exclude_history": cfg.exclude_history,
-                "item_weight": cfg.item_weight,
+                "item_weight": cfg.item_weight, "leaf_budget": rec.leaf_budget,
                 "constrained": constrained, "split": which}
     if dist.is_main:
         default = "metrics.json" if which == "test" else "metrics_valid.json"

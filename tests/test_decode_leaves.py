@@ -31,11 +31,14 @@ def _leaf_fn(scores: np.ndarray):
 
 
 def reference(case: Case, scores: np.ndarray, depth: int, user: int,
-              force: list[int] | None = None, budget: int = 0) -> list[int]:
+              force: list[int] | None = None, budget: int = 0, weight: float = 0.0
+              ) -> list[int]:
     """Beam search over the first `depth` levels with dicts and loops, then every item; with
     `force` (depth 1), the first codes of those items join the beams (after them, once);
-    with `budget`, only the best beams whose items (active or not) add up to <= budget (the
-    best one always) are opened, and forced beams on top of them."""
+    with `budget`, the last level keeps every candidate prefix (not only the best `beam`) and
+    only the best ones whose items (active or not) add up to <= budget (the best one always)
+    are opened, and forced beams on top of them; `weight`: items ranked by their score +
+    weight * item score."""
     banned = set(case.exclude[user])
     rows = case.codes.tolist()
     usable = [i for i in range(len(rows)) if case.active[i] and i not in banned]
@@ -48,7 +51,8 @@ def reference(case: Case, scores: np.ndarray, depth: int, user: int,
                 path = (*prefix, tok)
                 if any(tuple(rows[i][: lvl + 1]) == path for i in usable):
                     cands.append((score + float(logp[tok]), path))
-        beams = sorted(cands, key=lambda c: -c[0])[: case.beam]
+        width = len(cands) if budget and lvl == depth - 1 else case.beam
+        beams = sorted(cands, key=lambda c: -c[0])[:width]
     forced = []  # forced first codes not among the beams, in force order
     paths = set()  # every reachable forced first code
     for item in force or []:
@@ -69,7 +73,8 @@ def reference(case: Case, scores: np.ndarray, depth: int, user: int,
         below = sorted((rows[i], i) for i in range(len(rows))
                        if case.active[i] and tuple(rows[i][:depth]) == prefix)  # leaf order
         lse = float(np.logaddexp.reduce([scores[user, i] for _, i in below]))
-        final += [(score + scores[user, i] - lse, i) for _, i in below if i not in banned]
+        final += [(score + scores[user, i] - lse + weight * scores[user, i], i)
+                  for _, i in below if i not in banned]
     return [i for _, i in sorted(final, key=lambda c: -c[0])[: case.k]]
 
 
@@ -81,13 +86,14 @@ def test_leaves_equal_python_reference(case: Case, data: st.DataObject) -> None:
     scores = np.random.default_rng(seed).normal(size=(case.batch, len(case.codes))) * 2.0
     dense = data.draw(st.booleans())
     budget = data.draw(st.sampled_from([0, 1, 2, 3, 5, 8]))  # 0: every beam opens
+    weight = data.draw(st.sampled_from([0.0, 0.5, 3.0]))  # re-scoring of all opened leaves
     index = ConstraintIndex.build(case.codes, case.sizes, active=case.active,
                                   dense_limit=2**22 if dense else 0)
     res = beam_search(case.step, case.batch, index, beam=case.beam, k=case.k,
                       exclude=case.exclude, leaf=_leaf_fn(scores), leaf_from=depth,
-                      leaf_budget=budget)
+                      leaf_budget=budget, leaf_weight=weight)
     for user in range(case.batch):
-        want = reference(case, scores, depth, user, budget=budget)
+        want = reference(case, scores, depth, user, budget=budget, weight=weight)
         got = res.items[user].tolist()
         assert got[: len(want)] == want
         assert all(i == -1 for i in got[len(want):])

@@ -72,3 +72,24 @@ def _plain_model_refuses(head_run):
     model = load_model(head_run)
     model.cfg.item_loss = 0.0
     Recommender(model, SemanticIndex.load(head_run / "index"), item_weight=1.0)
+
+
+def test_item_aware_leaves_rescore_every_opened_item(leaf_run):
+    """With a budget that opens every item, a dominant item_weight gives the head's own full
+    ranking (re-scoring reaches every opened leaf, not only the beam's best), while the beam
+    alone (weight 0) still ranks by its own score and differs."""
+    from genrec.model.recommender import Recommender
+    from genrec.run import load_model
+    from genrec.semantic_ids import SemanticIndex
+
+    index = SemanticIndex.load(leaf_run / "index")
+    model = load_model(leaf_run)
+    rec = Recommender(model, index, beam=2, item_weight=1e4, leaf_budget=len(index.codes))
+    hists = [np.array([3, 17, 40]), np.array([5]), np.array([7, 8])]
+    excl = [h.tolist() for h in hists]
+    read = rec.readings(hists, 10, exclude=excl)
+    assert np.array_equal(read["shipped"], read["head_only"])
+    assert not np.array_equal(read["beam_only"], read["head_only"])
+    narrow = Recommender(model, index, beam=2, item_weight=1e4, leaf_budget=1)
+    assert not np.array_equal(narrow.readings(hists, 10, exclude=excl)["shipped"],
+                              read["head_only"])  # one first code opens: not the head's list

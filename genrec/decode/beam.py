@@ -66,6 +66,7 @@ def beam_search(
     leaf_from: int = 0,
     force: Tensor | None = None,
     leaf_budget: int = 0,
+    leaf_weight: float = 0.0,
 ) -> BeamResult:
     """Top-k items per user by beam search of width `beam` over the index's tuples.
 
@@ -83,9 +84,13 @@ def beam_search(
     the first `leaf_from` tokens; then every active item below each beam's prefix (at most
     max_leaves[leaf_from - 1] of them, a bound set by the code sizes, not by N) is scored by
     leaf(items), log-softmaxed among its beam's items and added to the beam's score.
-    leaf_budget > 0 bounds that work per user: beams join best first while their leaves add up
-    to at most leaf_budget (the best beam always joins), so the cost stays flat as N grows;
-    forced beams join on top of the budget.
+    leaf_budget > 0 bounds that work per user and sets the last generated level's width: all
+    of that level's candidate prefixes (not only the best `beam`) join best first while their
+    leaves add up to at most leaf_budget (the best one always joins), so the cost stays flat as
+    N grows and the budget alone decides how many prefixes open; forced beams join on top.
+    leaf_weight w > 0: the k returned are the best of all opened leaves by beam score +
+    w * leaf logit (the leaf logits are computed anyway, so re-scoring every opened leaf costs
+    nothing more than re-scoring the best k); their scores are that sum.
     force: items int64 [B, F] (-1 padding) whose first-level prefixes join the beams before the
     leaves (leaf_from = 1 only), scored like any beam: an item outside the top `beam` first
     codes (e.g. a new one, whose code's mass the decoder never learned) can still be reached.
@@ -113,11 +118,16 @@ def beam_search(
             got = tuple(logits.shape)
             raise ValueError(f"step returned logits {got} at level {lvl}, want {want}")
         width = k if lvl == index.n_levels - 1 else beam
+        if jump:  # the last generated level: the budget, not the beam, decides what opens
+            width = beam
+            if lvl == leaf_from - 1 and leaf_budget > 0:
+                # each prefix holds >= 1 item, so no more can open (forced codes on top)
+                width = leaf_budget + (force.shape[1] if force is not None else 0)
         if constrained:
             cand = _trie_candidates(index, t, lvl, state.node, logits, excl)
         else:
             cand = _all_candidates(logits)
-        state = _advance(state, *cand, width if not jump else beam)
+        state = _advance(state, *cand, width)
         if jump and lvl == 0 and leaf_from == 1 and force is not None and force.shape[1]:
             node = torch.where(force >= 0, t.item_node[0][force.clamp(min=0)].long(), -1)
             state = _with_forced(state, cand, node)
@@ -125,7 +135,7 @@ def beam_search(
     if jump:
         assert leaf is not None
         state = _advance_to_leaves(index, t, state, leaf, leaf_from, excl, k, leaf_budget,
-                                   always)
+                                   always, leaf_weight)
     return _result(index, t, state, excl, k, constrained)
 
 
@@ -193,7 +203,7 @@ def _with_forced(state: _Beams, cand: tuple[Tensor, Tensor, Tensor, Tensor], for
 
 def _advance_to_leaves(index: ConstraintIndex, t: TrieTensors, state: _Beams, leaf: LeafFn,
                        depth: int, excl: Tensor, k: int, budget: int = 0,
-                       always: Tensor | None = None) -> _Beams:
+                       always: Tensor | None = None, weight: float = 0.0) -> _Beams:
     """Final beams [B, k'] from the items below the beams' prefix nodes (level depth - 1),
     scored by log p(prefix) + log_softmax over the prefix's active items of leaf().
 
@@ -203,7 +213,8 @@ def _advance_to_leaves(index: ConstraintIndex, t: TrieTensors, state: _Beams, le
     joining beams lie in one ragged row per user: slot j belongs to the beam whose running
     leaf count first passes j (a searchsorted, no loop over beams). Beams flagged in `always`
     [B, W] (forced first codes, whether the decoder ranked them or not) open outside the
-    budget: forcing exists to reach items the decoder ranks low."""
+    budget: forcing exists to reach items the decoder ranks low. weight > 0: the picks are
+    ranked by that score + weight * leaf logit (every opened leaf re-scored)."""
     n_users, n_beams = state.node.shape
     first = t.first_leaf[depth - 1]
     lo = first[state.node].long()  # [B, W] first leaf below each beam
@@ -230,6 +241,8 @@ def _advance_to_leaves(index: ConstraintIndex, t: TrieTensors, state: _Beams, le
     logp = (logits - lse).masked_fill(~mask, float("-inf"))
     allowed = mask & ~_excluded(items, excl)
     score = state.score.to(logp.dtype).gather(1, owner) + logp  # [B, S]
+    if weight:
+        score = score + weight * logits
     floor = torch.finfo(score.dtype).min
     key = torch.where(allowed, score.clamp(min=floor), float("-inf"))
     pick = stable_topk(key, min(k, span))  # [B, k']

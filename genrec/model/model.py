@@ -42,9 +42,10 @@ class ModelConfig:
     leaf_cap: int = 0  # >0: generated_levels is set from the index (genrec.run.model_config):
     # the fewest levels whose prefixes each hold at most leaf_cap items, so a query scores at
     # most beam * leaf_cap leaves whatever the catalogue size
-    leaf_budget: int = 1024  # >0: a query opens its best beams only while their items add up
-    # to <= leaf_budget (the best beam always), so its leaf work is flat in the catalogue; 0:
-    # every beam opens. 1024: chosen on Beauty validation (benchmarks/leaf_budget.py)
+    leaf_budget: int = 2048  # >0: a query opens the last generated level's prefixes best first
+    # while their items add up to <= leaf_budget (the best one always), so its leaf work is flat
+    # in the catalogue; 0: the `beam` best open. 2048: chosen on Beauty validation with the
+    # item weight (benchmarks/leaf_budget.py)
     loss_levels: int = 0  # levels the decoder's cross-entropy trains (0: the generated ones);
     # more than generated_levels also trains the code embeddings that the item head sums
     distill: float = 0.0  # >0: weight of a soft cross-entropy pulling each generated level

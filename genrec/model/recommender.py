@@ -41,8 +41,9 @@ class Recommender:
 
     - generated_levels > 0: the decoder picks the first levels, then the items below each beam
       are scored by the head (item-aware leaves, genrec.decode.beam);
-    - item_weight > 0: the beam's `beam` items are re-ranked by their beam score plus
-      item_weight times the head's logit (state . item vector). Only the candidates' vectors
+    - item_weight > 0: items are ranked by their beam score plus item_weight times the head's
+      logit (state . item vector): with item-aware leaves every opened leaf (the leaf budget's
+      items, scored anyway), otherwise the beam's `beam` items. Only the candidates' vectors
       are read; the head's softmax normaliser is one constant per user, so it cancels.
 
     Candidates always come from the trie, so every item is valid. The item table (every item's
@@ -91,11 +92,20 @@ class Recommender:
         """The item head's query [B, d] (None without a head)."""
         return self.model.last_state(mem, mem_pos) if self.table is not None else None
 
+    def _leaf_rescore(self, state: Tensor | None) -> bool:
+        """Whether item_weight re-scores inside the search (every opened leaf)."""
+        return bool(self.item_weight and state is not None and self.model.cfg.generated_levels)
+
     @torch.no_grad()
     def _search(self, mem: Tensor, mem_pos: Tensor, state: Tensor | None, k: int,
                 exclude: Sequence[Sequence[int]] | None, constrained: bool,
-                bonus: Bonus | None = None) -> tuple[BeamResult, BeamResult]:
-        """(shipped top-k, the beam's own top-`width` candidates) from one search."""
+                bonus: Bonus | None = None, weight: float | None = None
+                ) -> tuple[BeamResult, BeamResult]:
+        """(top-k, top-`width` candidates) of one search ranked by beam score + weight * head
+        logit (weight: default item_weight; 0: the beam's own ranking). With item-aware leaves
+        the weight ranks every opened leaf, so both lists come out of the search re-scored;
+        otherwise the candidates are the beam's own and the top-k is them re-ranked."""
+        weight = self.item_weight if weight is None else weight
         width = max(self.beam, k)
         leaf = None
         if state is not None and self.model.cfg.generated_levels:
@@ -117,17 +127,15 @@ class Recommender:
         cand = beam_search(step, len(mem), self.constraint, beam=width, k=width,
                            exclude=exclude, constrained=constrained, device=mem.device,
                            leaf=leaf, leaf_from=self.model.cfg.generated_levels, force=force,
-                           leaf_budget=self.leaf_budget)
+                           leaf_budget=self.leaf_budget, leaf_weight=weight if leaf else 0.0)
         self.invalid.append(cand.invalid_rate)
-        if self.item_weight and state is not None:
+        if weight and state is not None and leaf is None:
             logit = self.head_logits(state, cand.items)
             if bonus is not None:
                 users = torch.arange(len(cand.items), device=logit.device)[:, None]
                 logit = logit + bonus.at(users.expand_as(cand.items), cand.items)
-            shipped = rerank(cand, logit, self.item_weight, k)
-        else:
-            shipped = _head(cand, k)
-        return shipped, cand
+            return rerank(cand, logit, weight, k), cand
+        return _head(cand, k), cand
 
     def _best_rows(self, state: Tensor, bonus: Bonus, exclude: Sequence[Sequence[int]] | None
                    ) -> Tensor:
@@ -155,12 +163,15 @@ class Recommender:
         """From one encoding pass: top-k item rows [B, k] of the shipped default, of the beam
         alone (its own scores, no re-scoring) and of the head over the whole catalogue (an
         evaluation reading: it scores every item), plus `head_in_candidates` [B], the share of
-        the head's top-k that the shipped list's candidates contain."""
+        the head's top-k that the shipped list's top-`beam` candidates contain."""
         mem, mem_pos = self._encode(histories, users)
         state = self._state(mem, mem_pos)
         shipped, cand = self._search(mem, mem_pos, state, k, exclude, True)
+        beam = cand  # the beam's own ranking; a second search where the leaves were re-scored
+        if self._leaf_rescore(state):
+            beam = self._search(mem, mem_pos, state, k, exclude, True, weight=0.0)[1]
         out = {"shipped": shipped.items.cpu().numpy(),
-               "beam_only": _head(cand, k).items.cpu().numpy()}
+               "beam_only": _head(beam, k).items.cpu().numpy()}
         if state is not None and self.table is not None:
             logits = state @ self.table.T  # [B, N]
             for row, items in enumerate(exclude or []):
