@@ -116,6 +116,8 @@ def test_first_leaf_spans_each_subtree() -> None:
     assert index.max_leaves == [3, 2, 1]
     # leaf_cap: the fewest generated levels whose prefixes hold <= cap items
     assert [index.prefix_levels(cap) for cap in (5, 3, 2, 1)] == [1, 1, 2, 2]
+    # first codes hold 3, 1, 1 items: a budget opens at most as many as its smallest ones fill
+    assert [index.max_open(0, budget) for budget in (0, 1, 2, 4, 5)] == [1, 1, 2, 2, 3]
 
 
 @SETTINGS

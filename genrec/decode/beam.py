@@ -120,9 +120,8 @@ def beam_search(
         width = k if lvl == index.n_levels - 1 else beam
         if jump:  # the last generated level: the budget, not the beam, decides what opens
             width = beam
-            if lvl == leaf_from - 1 and leaf_budget > 0:
-                # each prefix holds >= 1 item, so no more can open (forced codes on top)
-                width = leaf_budget + (force.shape[1] if force is not None else 0)
+            if lvl == leaf_from - 1 and leaf_budget > 0:  # all that can open (+ forced)
+                width = index.max_open(lvl, leaf_budget) + (0 if force is None else force.shape[1])
         if constrained:
             cand = _trie_candidates(index, t, lvl, state.node, logits, excl)
         else:

@@ -62,6 +62,7 @@ class ConstraintIndex:
     first_leaf: list[np.ndarray]  # [n_nodes[l] + 1] per level: leaf range of each node's subtree
     max_leaves: list[int]  # most leaves below one node of level l (items the jump may score)
     _tensors: dict[str, TrieTensors] = field(default_factory=dict, repr=False, compare=False)
+    _smallest: dict[int, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_items(self) -> int:
@@ -76,6 +77,15 @@ class ConstraintIndex:
         the leaves below a depth-g prefix then scores <= cap items); n_levels - 1 if none."""
         fits = [g + 1 for g, most in enumerate(self.max_leaves[:-1]) if most <= cap]
         return fits[0] if fits else max(self.n_levels - 1, 1)
+
+    def max_open(self, level: int, budget: int) -> int:
+        """The most prefixes of `level` that a leaf budget can open: n prefixes hold at least
+        the n smallest subtrees' leaves, so at most the largest n whose smallest subtrees add up
+        to <= budget open, or the best one alone (it always opens). Flat in N: ~budget / the
+        typical subtree size."""
+        if level not in self._smallest:  # cumulative sizes of the smallest subtrees, once
+            self._smallest[level] = np.cumsum(np.sort(np.diff(self.first_leaf[level])))
+        return max(1, int(np.searchsorted(self._smallest[level], budget, side="right")))
 
     def child_node(self, level: int) -> np.ndarray:
         """int64 [n_nodes[level]]: node reached by each CSR edge (the identity, by layout)."""
