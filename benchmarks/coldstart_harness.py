@@ -116,8 +116,8 @@ class Harness:
                     bonus = Bonus(self.pos, value, self.rows_t, cs.expand)
                 excl = [h.tolist() for h in hists]
                 top, cand = self.rec._search(mem, mem_pos, state, K, excl, True, bonus)
-                if self.rec._leaf_rescore(state):  # the beam's own order: a search unscored
-                    cand = self.rec._search(mem, mem_pos, state, K, excl, True, bonus, 0.0)[1]
+                if cand.unscored is not None:  # the beam's own order (leaves not re-scored)
+                    cand = cand.unscored
                 shipped.append(top.items.numpy())
                 beam.append(cand.items[:, :20].numpy())
         finally:

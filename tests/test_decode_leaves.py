@@ -92,11 +92,15 @@ def test_leaves_equal_python_reference(case: Case, data: st.DataObject) -> None:
     res = beam_search(case.step, case.batch, index, beam=case.beam, k=case.k,
                       exclude=case.exclude, leaf=_leaf_fn(scores), leaf_from=depth,
                       leaf_budget=budget, leaf_weight=weight)
+    assert (res.unscored is not None) == (weight > 0)  # the beam's own list beside it
     for user in range(case.batch):
         want = reference(case, scores, depth, user, budget=budget, weight=weight)
         got = res.items[user].tolist()
         assert got[: len(want)] == want
         assert all(i == -1 for i in got[len(want):])
+        if res.unscored is not None:
+            plain = reference(case, scores, depth, user, budget=budget)
+            assert res.unscored.items[user].tolist()[: len(plain)] == plain
         for item, tup in zip(got, res.tuples[user].tolist(), strict=True):
             if item >= 0:
                 assert tup == case.codes[item].tolist()
@@ -162,3 +166,22 @@ def test_a_forced_first_code_can_win_where_the_beam_would_not_go() -> None:
     assert plain.items.tolist() == [[0]] and forced.items.tolist() == [[5]]
     logp = torch.log_softmax(first[0, 0], 0)
     assert forced.scores[0, 0].item() == pytest.approx(logp[2].item())  # its code's, leaf 0
+
+
+def test_forced_first_node_zero_on_a_dense_row_with_gaps() -> None:
+    """Found by hypothesis: on a dense first level a missing code's slot reads node 0; a forced
+    item whose first code is node 0 must still open it (it wins here)."""
+    codes = np.array([[3, 0], [1, 0], [1, 1], [3, 1], [1, 2], [1, 3], [1, 4]])
+    active = np.array([True, False, False, True, False, False, True])
+    index = ConstraintIndex.build(codes, [4, 5], active=active, dense_limit=2**22)
+    assert index.dense[0] is not None  # the dense path, with code 0 and 2 missing
+    first = torch.tensor([[[0.25, -0.26, 1.28, 0.21]]], dtype=torch.float64)
+
+    def step(prefix: torch.Tensor, level: int) -> torch.Tensor:
+        return first.expand(prefix.shape[0], prefix.shape[1], 4)
+
+    leaf = _leaf_fn(np.array([[0.0, 0.5, 0.7, 0.0, 0.1, 0.2, 0.0]]))  # code 3 splits its mass
+    plain = beam_search(step, 1, index, beam=1, k=1, leaf=leaf, leaf_from=1)
+    forced = beam_search(step, 1, index, beam=1, k=1, leaf=leaf, leaf_from=1,
+                         force=torch.tensor([[6]]))
+    assert plain.items.tolist() == [[0]] and forced.items.tolist() == [[6]]

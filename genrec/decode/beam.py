@@ -41,6 +41,8 @@ class BeamResult:
     tuples: Tensor  # int64 [B, k, L]
     invalid_rate: float  # share of returned tuples naming no item (0.0 when constrained)
     excluded: Tensor  # bool [B, k]; all False when constrained (exclusion is exact there)
+    unscored: BeamResult | None = None  # leaf_weight > 0: the beam's own top-k from the same
+    #                                     search (ranked without the leaf re-scoring)
 
 
 @dataclass
@@ -133,8 +135,12 @@ def beam_search(
             always = (state.node[..., None] == node[:, None, :]).any(-1) & state.live
     if jump:
         assert leaf is not None
-        state = _advance_to_leaves(index, t, state, leaf, leaf_from, excl, k, leaf_budget,
-                                   always, leaf_weight)
+        state, plain = _advance_to_leaves(index, t, state, leaf, leaf_from, excl, k,
+                                          leaf_budget, always, leaf_weight)
+        if plain is not None:
+            result = _result(index, t, state, excl, k, constrained)
+            result.unscored = _result(index, t, plain, excl, k, constrained)
+            return result
     return _result(index, t, state, excl, k, constrained)
 
 
@@ -187,9 +193,11 @@ def _with_forced(state: _Beams, cand: tuple[Tensor, Tensor, Tensor, Tensor], for
     not among them yet -> [B, W + F]; cand: the root's candidates (token, child, log p, valid),
     each [B, 1, C]. A forced node that is invalid (no allowed item) or repeated stays dead."""
     token, child, logp, valid = (x[:, 0] for x in cand)  # [B, C]
-    hit = child[:, :, None] == force[:, None, :]  # [B, C, F]
+    # [B, C, F]; only valid slots: a dense row clamps missing children to node 0, which would
+    # otherwise shadow the real node 0 (found by hypothesis)
+    hit = (child[:, :, None] == force[:, None, :]) & valid[:, :, None]
     pos = hit.float().argmax(1)  # [B, F] the forced node's candidate slot
-    ok = hit.any(1) & (force >= 0) & valid.gather(1, pos)
+    ok = hit.any(1) & (force >= 0)
     ok &= ~((state.node[:, :, None] == force[:, None, :]) & state.live[:, :, None]).any(1)
     same = force[:, :, None] == force[:, None, :]  # [B, F, F]
     ok &= ~(same & torch.ones_like(same).tril(-1)).any(2)  # keep a repeat's first only
@@ -202,7 +210,8 @@ def _with_forced(state: _Beams, cand: tuple[Tensor, Tensor, Tensor, Tensor], for
 
 def _advance_to_leaves(index: ConstraintIndex, t: TrieTensors, state: _Beams, leaf: LeafFn,
                        depth: int, excl: Tensor, k: int, budget: int = 0,
-                       always: Tensor | None = None, weight: float = 0.0) -> _Beams:
+                       always: Tensor | None = None, weight: float = 0.0
+                       ) -> tuple[_Beams, _Beams | None]:
     """Final beams [B, k'] from the items below the beams' prefix nodes (level depth - 1),
     scored by log p(prefix) + log_softmax over the prefix's active items of leaf().
 
@@ -213,7 +222,8 @@ def _advance_to_leaves(index: ConstraintIndex, t: TrieTensors, state: _Beams, le
     leaf count first passes j (a searchsorted, no loop over beams). Beams flagged in `always`
     [B, W] (forced first codes, whether the decoder ranked them or not) open outside the
     budget: forcing exists to reach items the decoder ranks low. weight > 0: the picks are
-    ranked by that score + weight * leaf logit (every opened leaf re-scored)."""
+    ranked by that score + weight * leaf logit (every opened leaf re-scored), and the beam's
+    own picks (weight 0) come back beside them; else None."""
     n_users, n_beams = state.node.shape
     first = t.first_leaf[depth - 1]
     lo = first[state.node].long()  # [B, W] first leaf below each beam
@@ -240,11 +250,18 @@ def _advance_to_leaves(index: ConstraintIndex, t: TrieTensors, state: _Beams, le
     logp = (logits - lse).masked_fill(~mask, float("-inf"))
     allowed = mask & ~_excluded(items, excl)
     score = state.score.to(logp.dtype).gather(1, owner) + logp  # [B, S]
+    plain = _best_leaves(index, t, leaf_node, score, allowed, k) if weight else None
     if weight:
         score = score + weight * logits
+    return _best_leaves(index, t, leaf_node, score, allowed, k), plain
+
+
+def _best_leaves(index: ConstraintIndex, t: TrieTensors, leaf_node: Tensor, score: Tensor,
+                 allowed: Tensor, k: int) -> _Beams:
+    """The k best allowed slots of leaf_node [B, S] by score [B, S], as final beams."""
     floor = torch.finfo(score.dtype).min
     key = torch.where(allowed, score.clamp(min=floor), float("-inf"))
-    pick = stable_topk(key, min(k, span))  # [B, k']
+    pick = stable_topk(key, min(k, key.shape[1]))  # [B, k']
     node = leaf_node.gather(1, pick)  # [B, k'] leaf node = sorted row
     item = t.leaf_item[node]
     tokens = torch.stack([t.child_token[lvl][t.item_node[lvl][item]].long()

@@ -92,10 +92,6 @@ class Recommender:
         """The item head's query [B, d] (None without a head)."""
         return self.model.last_state(mem, mem_pos) if self.table is not None else None
 
-    def _leaf_rescore(self, state: Tensor | None) -> bool:
-        """Whether item_weight re-scores inside the search (every opened leaf)."""
-        return bool(self.item_weight and state is not None and self.model.cfg.generated_levels)
-
     @torch.no_grad()
     def _search(self, mem: Tensor, mem_pos: Tensor, state: Tensor | None, k: int,
                 exclude: Sequence[Sequence[int]] | None, constrained: bool,
@@ -167,9 +163,7 @@ class Recommender:
         mem, mem_pos = self._encode(histories, users)
         state = self._state(mem, mem_pos)
         shipped, cand = self._search(mem, mem_pos, state, k, exclude, True)
-        beam = cand  # the beam's own ranking; a second search where the leaves were re-scored
-        if self._leaf_rescore(state):
-            beam = self._search(mem, mem_pos, state, k, exclude, True, weight=0.0)[1]
+        beam = cand if cand.unscored is None else cand.unscored  # the beam's own ranking
         out = {"shipped": shipped.items.cpu().numpy(),
                "beam_only": _head(beam, k).items.cpu().numpy()}
         if state is not None and self.table is not None:
