@@ -5,12 +5,13 @@ Per N the model (the default architecture: item-level causal encoder, 2 + 2 laye
 an item head; random weights) gets synthetic codes of 3 levels of 256 + a disambiguation
 level and the default rules `leaf_cap = 512`: the decoder generates the fewest levels whose
 prefixes hold at most 512 items each (1 level up to ~100k items, 2 beyond), and `leaf_budget =
-1024` (the ModelConfig default): the item-aware leaves score the items below the best beams'
-prefixes, beams opening best first while their items add up to <= 1024. Built once per model
+2048` (the ModelConfig default): the last generated level's prefixes open best first while
+their items add up to <= 2048, and every opened item is ranked by beam score + item_weight *
+head logit (item_weight 1 here; the weight does not change the work). Built once per model
 (timed apart): the trie and the item table [N, d].
 Timed per batch of 64 users:
-  shipped_seconds  encoder + decoder levels + item-aware leaves + re-scoring of the beam's
-                   candidates (Recommender.recommend, item_weight 1): reads only candidates;
+  shipped_seconds  encoder + decoder levels + item-aware leaves re-scored by the head
+                   (Recommender.recommend, item_weight 1): reads only opened items' vectors;
   exact_seconds    the head's exact top-10: every item's dot product with the 64 states;
   faiss_seconds    faiss IVF-Flat (inner product, nlist = min(4 sqrt N, 1024), nprobe 16)
                    over the same table; faiss_recall@10 is its overlap with the exact top-10.
