@@ -50,16 +50,16 @@ class ColdStart:
     """How new items are scored (see the module docstring); chosen on validation."""
 
     neighbours: int = 10  # trained items (nearest by content) whose mean vector a new item takes
-    recent: int = 5  # history items in the user's content query
-    decay: float = 0.5  # weight of a history item per step of age in that query
-    content_weight: float = 64.0  # nats per unit of cosine between query and new item
-    bias: float = 3.0  # generation: nats added to the user's best content match
+    recent: int = 2  # history items in the user's content query
+    decay: float = 0.75  # weight of a history item per step of age in that query
+    content_weight: float = 32.0  # nats per unit of cosine between query and new item
+    bias: float = 2.0  # generation: nats added to the user's best content match
     expand: int = 1  # generation: the beam also expands the first codes of the user's
     #                  `expand` best new items (see Bonus.expand)
-    margin: tuple[float, ...] = (7.5, 13.5)  # fresh slots: a pick displaces a trained item
+    margin: tuple[float, ...] = (10.0, 8.5)  # fresh slots: a pick displaces a trained item
     #   while its gate (head logit + gate_content * (cosine - 1)) is within margin[n - 1] nats
     #   of that item's logit, for a cap of n (the last entry serves larger caps)
-    gate_content: tuple[float, ...] = (8.0, 32.0)  # fresh slots: the gate's content weight
+    gate_content: tuple[float, ...] = (8.0, 16.0)  # fresh slots: the gate's content weight
     #   per cap (empty: 0, the head logit alone)
 
     def margin_for(self, slots: int) -> float:
