@@ -116,10 +116,8 @@ class Harness:
                     bonus = Bonus(self.pos, value, self.rows_t, cs.expand)
                 excl = [h.tolist() for h in hists]
                 top, cand = self.rec._search(mem, mem_pos, state, K, excl, True, bonus)
-                if cand.unscored is not None:  # the beam's own order (leaves not re-scored)
-                    cand = cand.unscored
                 shipped.append(top.items.numpy())
-                beam.append(cand.items[:, :20].numpy())
+                beam.append(cand.plain().items[:, :20].numpy())  # the beam's own order
         finally:
             self.rec.constraint = self.active
         return {"shipped": np.concatenate(shipped), "beam": np.concatenate(beam)}

@@ -44,6 +44,10 @@ class BeamResult:
     unscored: BeamResult | None = None  # leaf_weight > 0: the beam's own top-k from the same
     #                                     search (ranked without the leaf re-scoring)
 
+    def plain(self) -> BeamResult:
+        """The beam's own ranking: `unscored` where the leaves were re-scored, else this."""
+        return self if self.unscored is None else self.unscored
+
 
 @dataclass
 class _Beams:

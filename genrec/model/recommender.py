@@ -163,9 +163,8 @@ class Recommender:
         mem, mem_pos = self._encode(histories, users)
         state = self._state(mem, mem_pos)
         shipped, cand = self._search(mem, mem_pos, state, k, exclude, True)
-        beam = cand if cand.unscored is None else cand.unscored  # the beam's own ranking
         out = {"shipped": shipped.items.cpu().numpy(),
-               "beam_only": _head(beam, k).items.cpu().numpy()}
+               "beam_only": _head(cand.plain(), k).items.cpu().numpy()}
         if state is not None and self.table is not None:
             logits = state @ self.table.T  # [B, N]
             for row, items in enumerate(exclude or []):
