@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 from safetensors.torch import load_file
 
 from genrec.model.checkpoint import checkpoint_state
@@ -94,8 +95,8 @@ def test_unconstrained_evaluation_reports_invalid_rate(tiny_run, data_root):
 
 def test_killed_training_resumes_to_the_same_weights(tmp_path, data_root):
     """SIGKILL mid-run, then --resume: the final weights equal an uninterrupted run's."""
-    cfg = tmp_path / "tiny.toml"
-    cfg.write_text(TINY.format(epochs=2))
+    cfg = tmp_path / "tiny.toml"  # with a weight average: it must resume exactly too
+    cfg.write_text(TINY.format(epochs=2).replace("eval_every = 10", "eval_every = 10\nema = 0.9"))
     straight, broken = tmp_path / "straight", tmp_path / "broken"
     _cli("train", "--config", str(cfg), "--out", str(straight), "-q", data_root=data_root)
     env = {**os.environ, "GENREC_DATA": str(data_root), "GENREC_QUIET": "1"}
@@ -114,11 +115,33 @@ def test_killed_training_resumes_to_the_same_weights(tmp_path, data_root):
     assert 3 <= killed_at < checkpoint_state(straight / "checkpoint")["step"]
     _cli("train", "--config", str(cfg), "--out", str(broken), "--resume", "-q",
          data_root=data_root)
-    a = load_file(str(straight / "checkpoint" / "model.safetensors"))
-    b = load_file(str(broken / "checkpoint" / "model.safetensors"))
-    assert a.keys() == b.keys()
-    for name in a:
-        assert (a[name] == b[name]).all(), name
+    for weights in ("model.safetensors", "ema0.9.safetensors"):
+        a = load_file(str(straight / "checkpoint" / weights))
+        b = load_file(str(broken / "checkpoint" / weights))
+        assert a.keys() == b.keys()
+        for name in a:
+            assert (a[name] == b[name]).all(), (weights, name)
+
+
+def test_the_shipped_weights_are_the_average_updated_every_step(tmp_path, data_root):
+    """With ema set, validation reads and model.safetensors holds the averaged weights, not
+    the trained ones; the average took every optimizer step; compare_ema rows are recorded."""
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(TINY.format(epochs=2).replace(
+        "eval_every = 10", "eval_every = 10\nema = 0.9\ncompare_ema = [0.0]"))
+    out = tmp_path / "run"
+    _cli("train", "--config", str(cfg), "--out", str(out), "-q", data_root=data_root)
+    state = checkpoint_state(out / "checkpoint")
+    average = load_file(str(out / "checkpoint" / "ema0.9.safetensors"))
+    trained = load_file(str(out / "checkpoint" / "model.safetensors"))
+    shipped = load_file(str(out / "model.safetensors"))
+    assert int(average["n_averaged"]) == state["step"] > 0
+    assert shipped.keys() == trained.keys()
+    for name in shipped:
+        assert torch.equal(shipped[name], average[f"module.{name}"]), name
+    assert any(not torch.equal(shipped[n], trained[n]) for n in shipped)
+    (row,) = json.loads((out / "history.json").read_text())
+    assert 0 <= row["valid_ema0_ndcg@10"] <= row["valid_ema0_recall@10"] <= 1
 
 
 def test_bad_config_names_the_key(tmp_path, data_root):

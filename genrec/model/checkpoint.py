@@ -41,11 +41,15 @@ def load_optimizer(opt: torch.optim.Optimizer, flat: dict[str, torch.Tensor], gr
 
 
 def save_checkpoint(folder: Path, model: torch.nn.Module, opt: torch.optim.Optimizer,
-                    state: dict[str, Any], rng: dict[str, torch.Tensor]) -> None:
+                    state: dict[str, Any], rng: dict[str, torch.Tensor],
+                    extra: dict[str, torch.nn.Module] | None = None) -> None:
+    """`extra` modules (weight averages) are saved beside the model as <name>.safetensors."""
     new, old = _sibling(folder, "new"), _sibling(folder, "old")
     shutil.rmtree(new, ignore_errors=True)
     new.mkdir(parents=True)
     save_tensors(new / "model.safetensors", model.state_dict())
+    for name, module in (extra or {}).items():
+        save_tensors(new / f"{name}.safetensors", module.state_dict())
     flat, groups = optimizer_tensors(opt)
     save_tensors(new / "optim.safetensors", {**flat, **{f"rng.{k}": v for k, v in rng.items()}})
     write_json(new / "state.json", {**state, "param_groups": groups})  # complete from here on
@@ -77,15 +81,20 @@ def checkpoint_state(folder: Path) -> dict[str, Any] | None:
         return checkpoint_state(folder)
 
 
-def load_checkpoint(folder: Path, model: torch.nn.Module, opt: torch.optim.Optimizer
+def load_checkpoint(folder: Path, model: torch.nn.Module, opt: torch.optim.Optimizer,
+                    extra: dict[str, torch.nn.Module] | None = None,
                     ) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
-    """Restore model and optimizer in place; returns (state, rng tensors) or None if absent."""
+    """Restore model, optimizer and `extra` modules in place; returns (state, rng tensors) or
+    None if absent. An extra module the checkpoint lacks starts again from the model."""
     found = _complete(folder)
     if found is None:
         return None
     folder = found
     state = read_json(folder / "state.json")
     model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    for name, module in (extra or {}).items():
+        if (folder / f"{name}.safetensors").exists():
+            module.load_state_dict(load_file(str(folder / f"{name}.safetensors")))
     tensors = load_file(str(folder / "optim.safetensors"))
     rng = {k[4:]: v for k, v in tensors.items() if k.startswith("rng.")}
     load_optimizer(opt, {k: v for k, v in tensors.items() if not k.startswith("rng.")},

@@ -12,13 +12,14 @@ import inspect
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from genrec.data import Split
 from genrec.io import is_quiet, write_json
@@ -52,6 +53,15 @@ class TrainConfig:
     # then runs over whichever ends first, the epochs or the minutes, so it always completes
     checkpoint_minutes: float = 5.0  # also checkpoint inside an epoch this often
     seed: int = 0
+    ema: float = 0.0  # validate, select and ship an exponential moving average of the weights
+    # with this per-step decay (0 = the trained weights themselves)
+    compare_ema: list[float] = field(default_factory=list)  # experiments: also validate these
+    # decays (0 = the trained weights) at every validation, into history.json; never shipped
+
+    def __post_init__(self) -> None:
+        for decay in (self.ema, *self.compare_ema):
+            if not 0.0 <= decay < 1.0:
+                raise ValueError(f"ema decays must be in [0, 1), got {decay}")
 
 
 def lr_at(progress: float, step: int, cfg: TrainConfig) -> float:
@@ -137,6 +147,9 @@ class Trainer:
         self.steps_per_epoch = -(-len(self.windows) // cfg.batch_size)
         self.total_steps = cfg.epochs * self.steps_per_epoch
         self.opt = make_optimizer(model, cfg)
+        # weight averages, one per decay; the trained weights themselves are decay 0
+        self.averages = {d: AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(d))
+                         for d in sorted({cfg.ema, *cfg.compare_ema} - {0.0})}
         self.gen = torch.Generator().manual_seed(cfg.seed)
         torch.manual_seed(cfg.seed)  # dropout; resume() replaces it with the saved state
         self.state: dict[str, Any] = {"epoch": 0, "step_in_epoch": 0, "step": 0, "elapsed": 0.0,
@@ -148,7 +161,7 @@ class Trainer:
         return self.run_dir / "checkpoint"
 
     def resume(self) -> bool:
-        loaded = load_checkpoint(self.ckpt_dir, self.model, self.opt)
+        loaded = load_checkpoint(self.ckpt_dir, self.model, self.opt, self._average_modules())
         if loaded is None:
             return False
         self.state, rng = loaded
@@ -162,7 +175,15 @@ class Trainer:
         rng = {"gen": self.gen.get_state(), "torch": torch.get_rng_state()}
         if self.state["epoch_gen"] is not None:
             rng["gen"] = torch.tensor(self.state["epoch_gen"], dtype=torch.uint8)
-        save_checkpoint(self.ckpt_dir, self.model, self.opt, self.state, rng)
+        save_checkpoint(self.ckpt_dir, self.model, self.opt, self.state, rng,
+                        self._average_modules())
+
+    def _average_modules(self) -> dict[str, torch.nn.Module]:
+        return {f"ema{d:g}": avg for d, avg in self.averages.items()}
+
+    def weights(self, decay: float) -> GenerativeRecommender:
+        """The model whose weights are the `decay` average (0: the trained weights)."""
+        return self.model if decay == 0.0 else self.averages[decay].module  # type: ignore
 
     def fit(self) -> list[dict[str, Any]]:
         self.model.train()
@@ -266,6 +287,8 @@ class Trainer:
             loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         self.opt.step()
+        for average in self.averages.values():
+            average.update_parameters(self.model)
         value = loss.item()
         if self.dist.enabled:
             value = all_reduce_sum([value * share], self.dist)[0]
@@ -283,8 +306,12 @@ class Trainer:
         """Record, keep the best model, and say whether to stop early."""
         s = self.state
         t0 = self._clock()
-        metrics = validate(self.model, self.index, self.split, self.cfg.beam, self.dist,
+        shipped = self.weights(self.cfg.ema)
+        metrics = validate(shipped, self.index, self.split, self.cfg.beam, self.dist,
                            self.item_weight)
+        compared = {f"ema{d:g}": validate(self.weights(d), self.index, self.split, self.cfg.beam,
+                                          self.dist, self.item_weight)
+                    for d in self.cfg.compare_ema if d != self.cfg.ema}
         s["elapsed"] += self._clock() - t0
         row = {"epoch": s["epoch"], "step": s["step"], "loss": round(s.get("last_loss", 0), 4),
                "targets_per_s": round(s.get("last_targets_per_s", 0), 1),
@@ -294,6 +321,11 @@ class Trainer:
                   for k, v in metrics.get(name, {}).items() if k.endswith("@10")}}
         if "head_in_candidates" in metrics:
             row["valid_head_in_candidates"] = metrics["head_in_candidates"]
+        for tag, other in compared.items():
+            row.update({f"valid_{tag}_{k}": round(v, 5) for k, v in other.items()
+                        if k.endswith("@10")})
+            row.update({f"valid_{tag}_{name}_{k}": v for name in ("beam_only", "head_only")
+                        for k, v in other.get(name, {}).items() if k.endswith("@10")})
         s["history"].append(row)
         main = self.dist.is_main  # every rank has the same metrics, so the same decisions
         if main:
@@ -301,7 +333,7 @@ class Trainer:
         if metrics["ndcg@10"] > s["best_ndcg"]:
             s["best_ndcg"], s["bad_evals"] = metrics["ndcg@10"], 0
             if main:
-                save_model(self.run_dir, self.model, asdict(self.model.cfg))
+                save_model(self.run_dir, shipped, asdict(self.model.cfg))
         else:
             s["bad_evals"] += 1
         if main and not is_quiet():
