@@ -56,7 +56,7 @@ class ColdStart:
     bias: float = 2.0  # generation: nats added to the user's best content match
     expand: int = 1  # generation: the beam also expands the first codes of the user's
     #                  `expand` best new items (see Bonus.expand)
-    margin: tuple[float, ...] = (10.0, 8.5)  # fresh slots: a pick displaces a trained item
+    margin: tuple[float, ...] = (7.0, 8.5)  # fresh slots: a pick displaces a trained item
     #   while its gate (head logit + gate_content * (cosine - 1)) is within margin[n - 1] nats
     #   of that item's logit, for a cap of n (the last entry serves larger caps)
     gate_content: tuple[float, ...] = (8.0, 16.0)  # fresh slots: the gate's content weight
