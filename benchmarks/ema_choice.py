@@ -50,6 +50,7 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/ema.json")
     args = ap.parse_args()
     runs: dict[str, Any] = {}
+    gains: dict[str, dict[str, float]] = {}
     for folder in map(Path, args.run):
         config = json.loads((folder / "config.json").read_text())
         history = json.loads((folder / "history.json").read_text())
@@ -57,13 +58,15 @@ def main() -> None:
         if 0.0 not in best:
             sys.exit(f"{folder}: history.json has no reading of the trained weights "
                      "(train.compare_ema must include 0)")
-        base = best[0.0]["ndcg@10"]
-        runs[str(folder)] = {f"{d:g}": {**b, "gain": round(b["ndcg@10"] / base - 1, 4)}
+        base = max(best[0.0]["ndcg@10"], 1e-12)
+        gains[str(folder)] = {f"{d:g}": b["ndcg@10"] / base - 1 for d, b in best.items()}
+        runs[str(folder)] = {f"{d:g}": {**b, "gain": round(gains[str(folder)][f"{d:g}"], 4)}
                              for d, b in sorted(best.items())}
     decays = set.intersection(*(set(r) for r in runs.values())) - {"0"}
-    mean_gain = {d: sum(r[d]["gain"] for r in runs.values()) / len(runs) for d in decays}
+    # the rule reads unrounded gains; the file shows them rounded
+    mean_gain = {d: sum(g[d] for g in gains.values()) / len(gains) for d in decays}
     passing = [d for d in decays if (mean_gain[d] >= args.margin if args.rule == "mean" else
-                                     all(r[d]["gain"] >= args.margin for r in runs.values()))]
+                                     all(g[d] >= args.margin for g in gains.values()))]
     chosen = max(passing, key=lambda d: mean_gain[d]) if passing else "0"
     result = {"command": "python benchmarks/ema_choice.py " + " ".join(sys.argv[1:]),
               "rule": f"adopt the decay whose best validation shipped NDCG@10 beats the trained "

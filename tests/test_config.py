@@ -104,3 +104,15 @@ def test_columns_are_guessed_case_and_underscore_blind():
     assert guess(["a", "b"], ("time",), "f", None) is None
     with pytest.raises(Exception, match="--item-col"):
         guess(["a", "b"], ("item",), "f", "--item-col")
+
+
+@pytest.mark.parametrize("train, named", [
+    ("ema = 1.0", "ema"), ("ema = -0.1", "ema"), ("compare_ema = [0.0, 1.5]", "ema"),
+    ("ema = 0.999\ncompare_ema = [0.9990001]", "ema"),  # same file name: ema0.999
+])
+def test_impossible_weight_averages_are_refused_by_name(tmp_path: Path, train: str,
+                                                         named: str) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'dataset = "amazon2014-beauty"\n[train]\n{train}\n')
+    with pytest.raises(ConfigError, match=rf"train\W.*{named}"):
+        RunConfig.from_toml(cfg)

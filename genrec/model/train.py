@@ -62,6 +62,9 @@ class TrainConfig:
         for decay in (self.ema, *self.compare_ema):
             if not 0.0 <= decay < 1.0:
                 raise ValueError(f"ema decays must be in [0, 1), got {decay}")
+        names = [f"{d:g}" for d in {self.ema, *self.compare_ema}]
+        if len(set(names)) < len(names):  # they name checkpoint files and history keys
+            raise ValueError(f"ema decays must differ in their first 6 digits, got {names}")
 
 
 def lr_at(progress: float, step: int, cfg: TrainConfig) -> float:
@@ -309,10 +312,11 @@ class Trainer:
         shipped = self.weights(self.cfg.ema)
         metrics = validate(shipped, self.index, self.split, self.cfg.beam, self.dist,
                            self.item_weight)
+        s["elapsed"] += self._clock() - t0  # the comparisons below stay off the budget, so
+        # compare_ema leaves the schedule of a max_minutes run as it would be without them
         compared = {f"ema{d:g}": validate(self.weights(d), self.index, self.split, self.cfg.beam,
                                           self.dist, self.item_weight)
                     for d in self.cfg.compare_ema if d != self.cfg.ema}
-        s["elapsed"] += self._clock() - t0
         row = {"epoch": s["epoch"], "step": s["step"], "loss": round(s.get("last_loss", 0), 4),
                "targets_per_s": round(s.get("last_targets_per_s", 0), 1),
                "minutes": round(s["elapsed"] / 60, 2),
