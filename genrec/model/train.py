@@ -62,9 +62,14 @@ class TrainConfig:
         for decay in (self.ema, *self.compare_ema):
             if not 0.0 <= decay < 1.0:
                 raise ValueError(f"ema decays must be in [0, 1), got {decay}")
-        names = [f"{d:g}" for d in {self.ema, *self.compare_ema}]
+        names = [ema_name(d) for d in {self.ema, *self.compare_ema}]
         if len(set(names)) < len(names):  # they name checkpoint files and history keys
             raise ValueError(f"ema decays must differ in their first 6 digits, got {names}")
+
+
+def ema_name(decay: float) -> str:
+    """An average's name in checkpoint files and history keys: ema0.998."""
+    return f"ema{decay:g}"
 
 
 def lr_at(progress: float, step: int, cfg: TrainConfig) -> float:
@@ -182,7 +187,7 @@ class Trainer:
                         self._average_modules())
 
     def _average_modules(self) -> dict[str, torch.nn.Module]:
-        return {f"ema{d:g}": avg for d, avg in self.averages.items()}
+        return {ema_name(d): avg for d, avg in self.averages.items()}
 
     def weights(self, decay: float) -> GenerativeRecommender:
         """The model whose weights are the `decay` average (0: the trained weights)."""
@@ -314,22 +319,16 @@ class Trainer:
                            self.item_weight)
         s["elapsed"] += self._clock() - t0  # the comparisons below stay off the budget, so
         # compare_ema leaves the schedule of a max_minutes run as it would be without them
-        compared = {f"ema{d:g}": validate(self.weights(d), self.index, self.split, self.cfg.beam,
+        compared = {ema_name(d): validate(self.weights(d), self.index, self.split, self.cfg.beam,
                                           self.dist, self.item_weight)
                     for d in self.cfg.compare_ema if d != self.cfg.ema}
         row = {"epoch": s["epoch"], "step": s["step"], "loss": round(s.get("last_loss", 0), 4),
                "targets_per_s": round(s.get("last_targets_per_s", 0), 1),
-               "minutes": round(s["elapsed"] / 60, 2),
-               **{f"valid_{k}": round(v, 5) for k, v in metrics.items() if "@" in k},
-               **{f"valid_{name}_{k}": v for name in ("beam_only", "head_only")
-                  for k, v in metrics.get(name, {}).items() if k.endswith("@10")}}
+               "minutes": round(s["elapsed"] / 60, 2), **_history_keys(metrics, "valid_", "@")}
         if "head_in_candidates" in metrics:
             row["valid_head_in_candidates"] = metrics["head_in_candidates"]
         for tag, other in compared.items():
-            row.update({f"valid_{tag}_{k}": round(v, 5) for k, v in other.items()
-                        if k.endswith("@10")})
-            row.update({f"valid_{tag}_{name}_{k}": v for name in ("beam_only", "head_only")
-                        for k, v in other.get(name, {}).items() if k.endswith("@10")})
+            row.update(_history_keys(other, f"valid_{tag}_", "@10"))
         s["history"].append(row)
         main = self.dist.is_main  # every rank has the same metrics, so the same decisions
         if main:
@@ -347,3 +346,11 @@ class Trainer:
                   f" recall@10 {metrics['recall@10']:.4f} (beam only {beam:.4f}, head only "
                   f"{head:.4f}) ({row['minutes']} min)", flush=True)
         return s["bad_evals"] >= self.cfg.patience
+
+
+def _history_keys(metrics: dict[str, Any], prefix: str, shipped_at: str) -> dict[str, Any]:
+    """A validation's readings as history.json keys: the shipped ones whose name holds
+    `shipped_at` (rounded), then beam only and head only at 10."""
+    return {**{f"{prefix}{k}": round(v, 5) for k, v in metrics.items() if shipped_at in k},
+            **{f"{prefix}{name}_{k}": v for name in ("beam_only", "head_only")
+               for k, v in metrics.get(name, {}).items() if k.endswith("@10")}}
