@@ -52,8 +52,11 @@ def main() -> None:
     runs: dict[str, Any] = {}
     gains: dict[str, dict[str, float]] = {}
     for folder in map(Path, args.run):
-        config = json.loads((folder / "config.json").read_text())
-        history = json.loads((folder / "history.json").read_text())
+        try:
+            config = json.loads((folder / "config.json").read_text())
+            history = json.loads((folder / "history.json").read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            sys.exit(f"--run {folder}: not a trained run folder ({err})")
         best = best_by_decay(history, float(config["train"].get("ema", 0.0)))
         if 0.0 not in best:
             sys.exit(f"{folder}: history.json has no reading of the trained weights "
