@@ -57,8 +57,8 @@ class Harness:
         """rec: serves every row (trained and new); content: unit text vectors [N, d];
         is_new: bool [N], the rows no training sequence held."""
         self.rec, self.content, self.is_new = rec, content, is_new
-        assert rec.table is not None, "cold start needs an item head"
-        self.table0 = rec.table.clone()  # [N, d] as the catalogue built it
+        assert rec.has_head, "cold start needs an item head"
+        self.table0 = rec.item_vectors(torch.arange(len(is_new)))  # [N, d] as built
         self.new_rows = np.flatnonzero(is_new)  # [M]
         self.base_rows = np.flatnonzero(~is_new)  # [T]: the neighbours' pool
         self.rows_t = torch.from_numpy(self.new_rows)
@@ -73,7 +73,7 @@ class Harness:
     def set_neighbours(self, k: int) -> None:
         """New rows' output vectors: the mean of their k content-nearest trained rows'."""
         near = torch.from_numpy(self.near[:, :k])
-        self.rec.table[torch.from_numpy(self.new_rows)] = self.table0[near].mean(1)
+        self.rec.set_item_vectors(self.rows_t, self.table0[near].mean(1))
 
     def encodings(self, users: Users) -> list[tuple[Tensor, Tensor, Tensor]]:
         """(memory, positions, head state) per batch of BATCH users, computed once."""
@@ -91,7 +91,7 @@ class Harness:
 
     def head_logits_new(self, users: Users) -> Tensor:
         """float32 [U, M]: the head's logit of every new row for every user."""
-        table = self.rec.table[torch.from_numpy(self.new_rows)]
+        table = self.rec.item_vectors(self.rows_t)
         return torch.cat([state @ table.T for _, _, state in self.encodings(users)])
 
     def trained_logits(self, users: Users) -> Tensor:
@@ -162,7 +162,7 @@ class Harness:
         return _pad(out, K)
 
     def _new_logits(self, state: Tensor) -> Tensor:
-        return state @ self.rec.table[torch.from_numpy(self.new_rows)].T  # [B, M]
+        return state @ self.rec.item_vectors(self.rows_t).T  # [B, M]
 
     # --- the bonus variants the benchmark compares -----------------------------------------
     def genrec_bonus(self) -> BonusFn:

@@ -63,7 +63,7 @@ def measure(codes: np.ndarray, batch: int, history: int, repeat: int) -> dict[st
     with torch.no_grad():
         mem, mem_pos = rec._encode(hists)
         states = rec.model.last_state(mem, mem_pos)  # [B, d] the head's queries
-    table = rec.table
+    table = rec.vectors  # [N, d] in trie order: exact and faiss ids are rows, compared alike
     assert table is not None
     exact_ids = _exact_topk(states, table, 10)
     exact = median_seconds(lambda: _exact_topk(states, table, 10), repeat)

@@ -98,7 +98,7 @@ class Snapshot:
             raise ValueError(f"fresh must be in [0, k={k}], got {fresh}")
         hists = [np.asarray(h, dtype=np.int64) for h in histories]
         new = self._new_rows
-        ready = self.content is not None and self.rec.table is not None
+        ready = self.content is not None and self.rec.has_head
         if fresh and not ready:
             raise GenrecError("fresh slots need an index with content vectors and a model "
                               "trained with item_loss > 0")

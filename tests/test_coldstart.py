@@ -115,17 +115,16 @@ def test_a_bonus_equals_moving_the_items_vectors_along_the_users_state(leaf_mode
     mem, mem_pos = rec._encode(hist)
     state = rec._state(mem, mem_pos)[0]
     rows = torch.tensor(which)
-    pos = torch.full((len(rec.table),), -1, dtype=torch.long)
+    pos = torch.full((len(rec.vectors),), -1, dtype=torch.long)
     pos[rows] = torch.arange(len(rows))
     bonus = Bonus(pos, torch.full((1, len(rows)), beta))
     got = rec.recommend(hist, 10, exclude=[hist[0].tolist()], bonus=bonus)
-    table = rec.table
+    before = rec.item_vectors(rows)
     try:
-        rec.table = table.clone()
-        rec.table[rows] += beta * state / state.dot(state)
+        rec.set_item_vectors(rows, before + beta * state / state.dot(state))
         want = rec.recommend(hist, 10, exclude=[hist[0].tolist()])
     finally:
-        rec.table = table
+        rec.set_item_vectors(rows, before)
     assert got.items.tolist() == want.items.tolist()
     torch.testing.assert_close(got.scores, want.scores, rtol=1e-4, atol=1e-4)
 

@@ -20,12 +20,14 @@ from test_decode_beam import SETTINGS, Case, cases
 from genrec.decode import ConstraintIndex, beam_search
 
 
-def _leaf_fn(scores: np.ndarray):
-    table = torch.from_numpy(scores)  # [B, N] float64
+def _leaf_fn(scores: np.ndarray, index: ConstraintIndex):
+    """Scores [B, N] (item order), read as the Recommender reads its table: by trie row, from a
+    copy stored in leaf order, so a wrong row would score the wrong item."""
+    by_row = torch.from_numpy(scores[:, index.leaf_item])  # [B, N] float64, leaf order
 
-    def leaf(items: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def leaf(items: torch.Tensor, rows: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         users = torch.arange(items.shape[0]).view(-1, *[1] * (items.ndim - 1)).expand_as(items)
-        return torch.where(mask, table[users, items], 0.0)
+        return torch.where(mask, by_row[users, rows], 0.0)
 
     return leaf
 
@@ -90,7 +92,7 @@ def test_leaves_equal_python_reference(case: Case, data: st.DataObject) -> None:
     index = ConstraintIndex.build(case.codes, case.sizes, active=case.active,
                                   dense_limit=2**22 if dense else 0)
     res = beam_search(case.step, case.batch, index, beam=case.beam, k=case.k,
-                      exclude=case.exclude, leaf=_leaf_fn(scores), leaf_from=depth,
+                      exclude=case.exclude, leaf=_leaf_fn(scores, index), leaf_from=depth,
                       leaf_budget=budget, leaf_weight=weight)
     assert (res.unscored is not None) == (weight > 0)  # the beam's own list beside it
     for user in range(case.batch):
@@ -139,7 +141,7 @@ def test_forced_first_codes_equal_python_reference(case: Case, data: st.DataObje
     index = ConstraintIndex.build(case.codes, case.sizes, active=case.active,
                                   dense_limit=2**22 if data.draw(st.booleans()) else 0)
     res = beam_search(case.step, case.batch, index, beam=case.beam, k=case.k,
-                      exclude=case.exclude, leaf=_leaf_fn(scores), leaf_from=1,
+                      exclude=case.exclude, leaf=_leaf_fn(scores, index), leaf_from=1,
                       force=torch.from_numpy(force), leaf_budget=budget)
     for user in range(case.batch):
         want = reference(case, scores, 1, user, [int(i) for i in force[user] if i >= 0], budget)
@@ -159,7 +161,7 @@ def test_a_forced_first_code_can_win_where_the_beam_would_not_go() -> None:
         assert level == 0
         return first.expand(prefix.shape[0], prefix.shape[1], 3)
 
-    leaf = _leaf_fn(np.zeros((1, len(codes))))
+    leaf = _leaf_fn(np.zeros((1, len(codes))), index)
     plain = beam_search(step, 1, index, beam=1, k=1, leaf=leaf, leaf_from=1)
     forced = beam_search(step, 1, index, beam=1, k=1, leaf=leaf, leaf_from=1,
                          force=torch.tensor([[5]]))
@@ -180,7 +182,7 @@ def test_forced_first_node_zero_on_a_dense_row_with_gaps() -> None:
     def step(prefix: torch.Tensor, level: int) -> torch.Tensor:
         return first.expand(prefix.shape[0], prefix.shape[1], 4)
 
-    leaf = _leaf_fn(np.array([[0.0, 0.5, 0.7, 0.0, 0.1, 0.2, 0.0]]))  # code 3 splits its mass
+    leaf = _leaf_fn(np.array([[0.0, 0.5, 0.7, 0.0, 0.1, 0.2, 0.0]]), index)  # code 3 splits
     plain = beam_search(step, 1, index, beam=1, k=1, leaf=leaf, leaf_from=1)
     forced = beam_search(step, 1, index, beam=1, k=1, leaf=leaf, leaf_from=1,
                          force=torch.tensor([[6]]))

@@ -24,8 +24,10 @@ from genrec.decode.constraint import ConstraintIndex, TrieTensors
 from genrec.decode.select import stable_topk
 
 StepFn = Callable[[Tensor, int], Tensor]  # (prefix int64 [B, W, l], l) -> logits [B, W, V_l]
-# (items int64 [B, S], mask bool [B, S]) -> logits [B, S] (read only where mask); row b is user b
-LeafFn = Callable[[Tensor, Tensor], Tensor]
+# (items int64 [B, S], rows int64 [B, S], mask bool [B, S]) -> logits [B, S] (read only where
+# mask); row b is user b. rows: each item's leaf in trie order (leaf_item[rows] == items), so the
+# items below one prefix are consecutive rows: a table stored in that order is read in runs
+LeafFn = Callable[[Tensor, Tensor, Tensor], Tensor]
 
 
 @dataclass
@@ -249,7 +251,7 @@ def _advance_to_leaves(index: ConstraintIndex, t: TrieTensors, state: _Beams, le
     leaf_node = torch.where(exists, leaf_node, 0)  # [B, S] sorted row = leaf
     items = t.leaf_item[leaf_node]  # [B, S]
     mask = exists & t.active[items]
-    logits = leaf(items, mask).to(state.score.dtype).masked_fill(~mask, float("-inf"))
+    logits = leaf(items, leaf_node, mask).to(state.score.dtype).masked_fill(~mask, float("-inf"))
     lse = _segment_logsumexp(logits, torch.where(mask, owner, n_beams), n_beams)
     logp = (logits - lse).masked_fill(~mask, float("-inf"))
     allowed = mask & ~_excluded(items, excl)

@@ -280,18 +280,25 @@ class GenerativeRecommender(nn.Module):
             prefix_key = prefix_key * size + all_codes[:, lvl]
         return total / logits.shape[1]
 
-    def item_table(self, all_codes: Tensor, chunk: int = 1 << 20) -> Tensor:
+    def item_table(self, all_codes: Tensor, chunk: int = 1 << 20,
+                   order: Tensor | None = None) -> Tensor:
         """Every item's output vector [n_items, d]: its code embeddings summed, plus its
         learned vector. An item added after training is scored through its codes (content).
-        Without autograd it is built `chunk` items at a time ([chunk, L, d] at most)."""
-        if torch.is_grad_enabled() or len(all_codes) <= chunk:
-            table = self.code_vectors(all_codes)
-        else:
-            table = torch.cat([self.code_vectors(all_codes[lo : lo + chunk])
-                               for lo in range(0, len(all_codes), chunk)])
+        order int64 [n_items]: row j holds item order[j] (default: row i = item i). Without
+        autograd it is built `chunk` rows at a time ([chunk, L, d] at most)."""
+        if order is None and (torch.is_grad_enabled() or len(all_codes) <= chunk):
+            return self._item_rows(all_codes, slice(0, len(all_codes)))
+        pick = (lambda lo: slice(lo, lo + chunk)) if order is None else \
+            (lambda lo: order[lo : lo + chunk])
+        return torch.cat([self._item_rows(all_codes, pick(lo))
+                          for lo in range(0, len(all_codes), chunk)])
+
+    def _item_rows(self, all_codes: Tensor, items: slice | Tensor) -> Tensor:
+        """Output vectors [M, d] of items (a slice or int64 [M]) of the catalogue all_codes."""
+        rows = self.code_vectors(all_codes[items])
         if self.item is not None:
-            table = table + self.item.weight[: len(all_codes)]
-        return table
+            rows = rows + self.item.weight[: len(all_codes)][items]
+        return rows
 
     def code_vectors(self, codes: Tensor) -> Tensor:
         """Sum of each tuple's code-token embeddings: codes int64 [..., L] -> [..., d]."""

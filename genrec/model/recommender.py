@@ -47,7 +47,9 @@ class Recommender:
       are read; the head's softmax normaliser is one constant per user, so it cancels.
 
     Candidates always come from the trie, so every item is valid. The item table (every item's
-    output vector) is built once here, not per decode."""
+    output vector) is built once here, not per decode, in the trie's leaf order: the items
+    below a prefix are consecutive rows, so the leaves' gathers read runs of memory rather than
+    one random row per item, whose cost grows as the table outgrows the caches."""
 
     def __init__(self, model: GenerativeRecommender, index: SemanticIndex, beam: int = 20,
                  item_weight: float = 0.0, leaf_budget: int | None = None) -> None:
@@ -65,11 +67,15 @@ class Recommender:
             raise ValueError("item_weight > 0 and generated_levels need a model trained with "
                              "item_loss > 0")
         self.item_weight = item_weight
-        self.table: Tensor | None = None  # [N, d] item vectors of the head
+        dev = next(model.parameters()).device
+        # int32 [N]: item -> its row in `vectors` (the node of its whole tuple = its leaf)
+        self.row_of = torch.from_numpy(self.constraint.item_node[-1]).to(dev)
+        self.vectors: Tensor | None = None  # [N, d] the head's item vectors, row r = item
+        #                                      constraint.leaf_item[r] (trie leaf order)
         if has_head:
             with torch.no_grad():
-                dev = next(model.parameters()).device
-                self.table = model.item_table(self.codes.to(dev))
+                order = torch.from_numpy(self.constraint.leaf_item).to(dev)
+                self.vectors = model.item_table(self.codes.to(dev), order=order)
         self.invalid: list[float] = []  # invalid_rate per call (unconstrained mode)
 
     def recommend(
@@ -90,7 +96,27 @@ class Recommender:
 
     def _state(self, mem: Tensor, mem_pos: Tensor) -> Tensor | None:
         """The item head's query [B, d] (None without a head)."""
-        return self.model.last_state(mem, mem_pos) if self.table is not None else None
+        return self.model.last_state(mem, mem_pos) if self.vectors is not None else None
+
+    @property
+    def has_head(self) -> bool:
+        return self.vectors is not None
+
+    def item_vectors(self, items: Tensor) -> Tensor:
+        """The head's vectors of items int64 [M] -> [M, d] (a copy)."""
+        assert self.vectors is not None
+        return self.vectors.index_select(0, self.row_of[items.to(self.row_of.device)])
+
+    def set_item_vectors(self, items: Tensor, values: Tensor) -> None:
+        """Overwrite the head's vectors of items int64 [M] with values [M, d]."""
+        assert self.vectors is not None
+        self.vectors[self.row_of[items.to(self.row_of.device)].long()] = values.to(self.vectors)
+
+    def catalogue_logits(self, state: Tensor) -> Tensor:
+        """The head's logit of every item, in item order: state [B, d] -> [B, N]. It scores the
+        whole catalogue: evaluation readings and fresh slots only, never the shipped path."""
+        assert self.vectors is not None
+        return (state @ self.vectors.T).index_select(1, self.row_of)
 
     @torch.no_grad()
     def _search(self, mem: Tensor, mem_pos: Tensor, state: Tensor | None, k: int,
@@ -105,12 +131,12 @@ class Recommender:
         width = max(self.beam, k)
         leaf = None
         if state is not None and self.model.cfg.generated_levels:
-            table = self.table
+            vectors = self.vectors
 
-            def leaf(items: Tensor, mask: Tensor) -> Tensor:  # [B, S] -> [B, S]
+            def leaf(items: Tensor, rows: Tensor, mask: Tensor) -> Tensor:  # [B, S] -> [B, S]
                 # every slot gathered + dotted: cheaper than gathering only the masked-in ones
                 # (rows are nearly full), and padding slots hold a valid row
-                out = _dots(table, items, state)
+                out = _dots(vectors, rows, state)
                 if bonus is not None:
                     users = torch.arange(len(items), device=items.device)[:, None]
                     out = out + torch.where(mask, bonus.at(users.expand_as(items), items), 0.0)
@@ -137,9 +163,9 @@ class Recommender:
                    ) -> Tensor:
         """int64 [B, expand]: each user's best bonus rows by head logit + bonus, excluded rows
         skipped (-1 where fewer are left). Reads only those M rows' vectors."""
-        assert self.table is not None and bonus.rows is not None
+        assert bonus.rows is not None
         rows = bonus.rows.to(state.device)
-        score = state @ self.table[rows].T + bonus.value  # [B, M]
+        score = state @ self.item_vectors(rows).T + bonus.value  # [B, M]
         for b, ex in enumerate(exclude or []):
             if len(ex):
                 score[b, torch.isin(rows, torch.as_tensor(list(ex), device=rows.device))] = \
@@ -149,8 +175,8 @@ class Recommender:
 
     def head_logits(self, state: Tensor, items: Tensor) -> Tensor:
         """The head's logit state . v_item for items int64 [B, C] (-1 padding reads row 0)."""
-        assert self.table is not None
-        return _dots(self.table, items.clamp(min=0), state)
+        assert self.vectors is not None
+        return _dots(self.vectors, self.row_of[items.clamp(min=0)], state)
 
     @torch.no_grad()
     def readings(self, histories: list[np.ndarray], k: int = 10,
@@ -165,8 +191,8 @@ class Recommender:
         shipped, cand = self._search(mem, mem_pos, state, k, exclude, True)
         out = {"shipped": shipped.items.cpu().numpy(),
                "beam_only": _head(cand.plain(), k).items.cpu().numpy()}
-        if state is not None and self.table is not None:
-            logits = state @ self.table.T  # [B, N]
+        if state is not None and self.vectors is not None:
+            logits = self.catalogue_logits(state)  # [B, N]
             for row, items in enumerate(exclude or []):
                 logits[row, torch.as_tensor(list(items), dtype=torch.long)] = float("-inf")
             top = stable_topk(logits, k)
@@ -200,8 +226,7 @@ class Recommender:
         mem, mem_pos = self._encode(histories)
         state = self.model.last_state(mem, mem_pos)  # raises without an item head
         result, _ = self._search(mem, mem_pos, state, k, exclude, True)
-        assert self.table is not None
-        rows_logit = state @ self.table[rows.to(state.device)].T
+        rows_logit = state @ self.item_vectors(rows).T
         return (_to_cpu(result), self.head_logits(state, result.items).cpu(),
                 rows_logit.cpu())
 
@@ -213,8 +238,7 @@ class Recommender:
 
     def _log_probs(self, state: Tensor) -> Tensor:
         """log_softmax of state [B, d] against the cached item table -> [B, N] on CPU."""
-        assert self.table is not None
-        return torch.log_softmax(state @ self.table.T, dim=-1).cpu()
+        return torch.log_softmax(self.catalogue_logits(state), dim=-1).cpu()
 
     @torch.no_grad()
     def _encode(self, histories: list[np.ndarray], users: np.ndarray | None = None
@@ -246,21 +270,21 @@ class Recommender:
         return fn
 
 
-def _rows(table: Tensor, items: Tensor) -> Tensor:
-    """table[items] -> [*items.shape, d] by index_select: 3-5x faster on CPU than advanced
+def _rows(table: Tensor, rows: Tensor) -> Tensor:
+    """table[rows] -> [*rows.shape, d] by index_select: 3-5x faster on CPU than advanced
     indexing for the [B, S] leaf gathers (0.042 -> 0.009 s for 64 x 900 rows of 10M)."""
-    return table.index_select(0, items.reshape(-1)).view(*items.shape, table.shape[1])
+    return table.index_select(0, rows.reshape(-1)).view(*rows.shape, table.shape[1])
 
 
-def _dots(table: Tensor, items: Tensor, state: Tensor) -> Tensor:
-    """state[b] . table[items[b, s]] for items int64 [B, S], state [B, d] -> [B, S].
+def _dots(table: Tensor, rows: Tensor, state: Tensor) -> Tensor:
+    """state[b] . table[rows[b, s]] for rows int [B, S], state [B, d] -> [B, S].
 
     On CPU the users go in blocks whose gathered rows stay under ~1 MB: one [B, S, d] gather
     (67 MB for 64 users x 2048 leaves) lands in freshly mapped pages whose first touch costs
     ~4x the arithmetic (42 -> 10 ms at 10k items, benchmarks/scaling.py)."""
-    n_users, span = items.shape
+    n_users, span = rows.shape
     block = n_users if table.is_cuda else max(1, (1 << 18) // max(1, span * table.shape[1]))
-    return torch.cat([torch.bmm(_rows(table, items[lo : lo + block]),
+    return torch.cat([torch.bmm(_rows(table, rows[lo : lo + block]),
                                 state[lo : lo + block, :, None])[..., 0]
                       for lo in range(0, n_users, block)])
 
