@@ -15,8 +15,9 @@ Two ways to show them:
 
 - generation (a list with no cap, `fresh = 0`): the beam generates new items like any item;
   where the head scores them (item-aware leaves, re-scoring) their logit gets a per-user
-  bonus, `bias` minus `content_weight` times how far their cosine falls short of the user's
-  best new item's. The decoder never learned a new item's mass, so its first code may lie
+  bonus, `bias` minus `content_weight` times how far their cosine falls short of an anchor:
+  the user's best new item's cosine (`anchor_best = 1`) or a perfect match (`anchor_best =
+  0`), which leaves users whose history resembles no new item as they were. The decoder never learned a new item's mass, so its first code may lie
   outside the beam's: the beam also expands the first codes of the user's `expand` best new
   items and scores everything below them as usual.
 - fresh slots (`fresh = n`, TIGER's epsilon): the beam ranks the trained items; the user's n
@@ -53,7 +54,10 @@ class ColdStart:
     recent: int = 2  # history items in the user's content query
     decay: float = 0.75  # weight of a history item per step of age in that query
     content_weight: float = 32.0  # nats per unit of cosine between query and new item
-    bias: float = 2.0  # generation: nats added to the user's best content match
+    bias: float = 2.0  # generation: nats added to a new item whose cosine reaches the anchor
+    anchor_best: float = 1.0  # generation: the bonus's anchor, 1: the user's best new match
+    #   (every user's best new item gains `bias`), 0: cosine 1 (only close matches gain, so a
+    #   user whose history matches no new item is left alone); between: a mix of the two
     expand: int = 1  # generation: the beam also expands the first codes of the user's
     #                  `expand` best new items (see Bonus.expand)
     margin: tuple[float, ...] = (7.0, 8.5)  # fresh slots: a pick displaces a trained item
@@ -157,7 +161,8 @@ def new_item_bonus(cs: ColdStart, content: np.ndarray, histories: Sequence[np.nd
     """float32 [B, M]: nats added to each new row's head logit when the beam generates it."""
     cos, seen = content_cosines(cs, content, histories, new_rows)
     best = cos.masked_fill(seen, -1.0).max(1, keepdim=True).values  # [B, 1]
-    return cs.bias - cs.content_weight * (best - cos)
+    anchor = cs.anchor_best * best + (1.0 - cs.anchor_best)  # [B, 1]
+    return cs.bias - cs.content_weight * (anchor - cos)
 
 
 def fresh_picks(cs: ColdStart, logit: Tensor, cos: Tensor, seen: Tensor, n: int

@@ -64,18 +64,21 @@ def _slow_bonus(cs: coldstart.ColdStart, content, hist, new_rows) -> np.ndarray:
         query += cs.decay ** age * content[row]
     cos = [float(content[r] @ query) / (np.linalg.norm(query) + 1e-12) for r in new_rows]
     best = max([c for c, r in zip(cos, new_rows, strict=True) if r not in hist], default=-1.0)
-    return np.array([cs.bias - cs.content_weight * (best - c) for c in cos])
+    anchor = cs.anchor_best * best + (1 - cs.anchor_best) * 1.0
+    return np.array([cs.bias - cs.content_weight * (anchor - c) for c in cos])
 
 
 @settings(max_examples=40, deadline=None)
 @given(recent=st.integers(0, 7), decay=st.floats(0.0, 1.0), weight=st.floats(-20, 20),
-       bias=st.floats(-5, 5), seed=st.integers(0, 2**16))
-def test_new_item_bonus_matches_a_slow_reference(recent, decay, weight, bias, seed):
+       bias=st.floats(-5, 5), anchor=st.sampled_from([0.0, 0.5, 1.0]),
+       seed=st.integers(0, 2**16))
+def test_new_item_bonus_matches_a_slow_reference(recent, decay, weight, bias, anchor, seed):
     rng = np.random.default_rng(seed)
     content = coldstart.unit(rng.normal(size=(30, 6)))
     hists = [rng.integers(0, 30, size=n) for n in (1, 4, 9)]
     new_rows = np.array([3, 17, 29])
-    cs = coldstart.ColdStart(recent=recent, decay=decay, content_weight=weight, bias=bias)
+    cs = coldstart.ColdStart(recent=recent, decay=decay, content_weight=weight, bias=bias,
+                             anchor_best=anchor)
     got = coldstart.new_item_bonus(cs, content, hists, new_rows).numpy()
     want = np.stack([_slow_bonus(cs, content, h, new_rows) for h in hists])
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
