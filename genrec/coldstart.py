@@ -50,9 +50,9 @@ CONTENT_FILE = "content.npy"  # float16 [n_items, d] unit text vectors, beside t
 class ColdStart:
     """How new items are scored (see the module docstring); chosen on validation."""
 
-    neighbours: int = 10  # trained items (nearest by content) whose mean vector a new item takes
-    recent: int = 2  # history items in the user's content query
-    decay: float = 0.75  # weight of a history item per step of age in that query
+    neighbours: int = 20  # trained items (nearest by content) whose mean vector a new item takes
+    recent: int = 3  # history items in the user's content query
+    decay: float = 0.5  # weight of a history item per step of age in that query
     content_weight: float = 32.0  # nats per unit of cosine between query and new item
     bias: float = 2.0  # generation: nats added to a new item whose cosine reaches the anchor
     anchor_best: float = 1.0  # generation: the bonus's anchor, 1: the user's best new match
@@ -60,10 +60,10 @@ class ColdStart:
     #   user whose history matches no new item is left alone); between: a mix of the two
     expand: int = 1  # generation: the beam also expands the first codes of the user's
     #                  `expand` best new items (see Bonus.expand)
-    margin: tuple[float, ...] = (7.0, 8.5)  # fresh slots: a pick displaces a trained item
+    margin: tuple[float, ...] = (6.5, 13.0)  # fresh slots: a pick displaces a trained item
     #   while its gate (head logit + gate_content * (cosine - 1)) is within margin[n - 1] nats
     #   of that item's logit, for a cap of n (the last entry serves larger caps)
-    gate_content: tuple[float, ...] = (8.0, 16.0)  # fresh slots: the gate's content weight
+    gate_content: tuple[float, ...] = (4.0, 32.0)  # fresh slots: the gate's content weight
     #   per cap (empty: 0, the head logit alone)
 
     def margin_for(self, slots: int) -> float:
