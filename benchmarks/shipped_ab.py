@@ -1,0 +1,57 @@
+"""Time the shipped path alone (Recommender.recommend, 64 users, the scaling benchmark's model)
+at a few catalogue sizes, so two checkouts can be compared under the same conditions.
+
+    git worktree add /tmp/old <commit>
+    (cd /tmp/old && PYTHONPATH=/tmp/old OMP_NUM_THREADS=1 python benchmarks/shipped_ab.py)
+    OMP_NUM_THREADS=1 python benchmarks/shipped_ab.py
+
+Run the two one after the other (a 10M model takes ~12 GB: two at once run out of memory on a
+24 GB machine), twice each, alternating, and compare like with like: on a shared machine the
+spread between runs is larger than between neighbouring sizes. Prints one JSON line: per size,
+`rounds` medians of `calls` calls each (after a warm-up call), and which genrec was imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import torch
+from common import median_seconds, tiger_codes
+from scaling_shipped import LEAF_CAP, LEVELS, shipped_model
+
+import genrec
+from genrec.decode import ConstraintIndex
+from genrec.model.recommender import Recommender
+from genrec.semantic_ids import SemanticIndex
+
+
+def shipped_seconds(n: int, calls: int, rounds: int) -> list[float]:
+    """Per round, the median seconds of one batch of 64 users at n synthetic items."""
+    codes = tiger_codes(n)
+    index = SemanticIndex(method="synthetic", codes=codes, level_sizes=LEVELS, item_ids=[],
+                          codebook_size=256)
+    levels = ConstraintIndex.build(codes, LEVELS).prefix_levels(LEAF_CAP)
+    rec = Recommender(shipped_model(n, levels), index, beam=20, item_weight=1.0)
+    gen = np.random.default_rng(3)
+    hists = [gen.integers(0, min(n, 10_000), 20) for _ in range(64)]
+    excl = [h.tolist() for h in hists]
+    return [median_seconds(lambda: rec.recommend(hists, 10, exclude=excl), calls)
+            for _ in range(rounds)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 10_000_000])
+    ap.add_argument("--calls", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    out = {"genrec": genrec.__file__} | {
+        str(n): shipped_seconds(n, args.calls, args.rounds) for n in args.sizes}
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
