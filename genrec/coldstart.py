@@ -17,9 +17,10 @@ Two ways to show them:
   where the head scores them (item-aware leaves, re-scoring) their logit gets a per-user
   bonus, `bias` minus `content_weight` times how far their cosine falls short of an anchor:
   the user's best new item's cosine (`anchor_best = 1`) or a perfect match (`anchor_best =
-  0`), which leaves users whose history resembles no new item as they were. The decoder never learned a new item's mass, so its first code may lie
-  outside the beam's: the beam also expands the first codes of the user's `expand` best new
-  items and scores everything below them as usual.
+  0`), which leaves users whose history resembles no new item as they were. The decoder
+  never learned a new item's mass, so its first code may lie outside the beam's: the beam
+  also expands the first codes of the user's `expand` best new items and scores everything
+  below them as usual.
 - fresh slots (`fresh = n`, TIGER's epsilon): the beam ranks the trained items; the user's n
   best new items then take the last slots, each while its gate (head logit, less
   `gate_content` times how far its cosine falls short of 1) is within `margin` nats of the
