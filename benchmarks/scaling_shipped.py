@@ -45,20 +45,29 @@ def shipped_model(n_items: int, generated_levels: int) -> GenerativeRecommender:
     return GenerativeRecommender(cfg).eval()
 
 
+def shipped_recommender(codes: np.ndarray) -> tuple[Recommender, int]:
+    """The shipped configuration over synthetic codes [N, L]: (recommender, generated levels)."""
+    index = SemanticIndex(method="synthetic", codes=codes, level_sizes=LEVELS, item_ids=[],
+                          codebook_size=256)
+    levels = ConstraintIndex.build(codes, LEVELS).prefix_levels(LEAF_CAP)
+    return Recommender(shipped_model(len(codes), levels), index, beam=20, item_weight=1.0), levels
+
+
+def user_batch(n_items: int, batch: int, history: int) -> tuple[list[np.ndarray], list[list[int]]]:
+    """`batch` fixed random histories over the first 10k items, and the same as exclusions."""
+    gen = np.random.default_rng(3)
+    hists = [gen.integers(0, min(n_items, 10_000), history) for _ in range(batch)]
+    return hists, [h.tolist() for h in hists]
+
+
 def measure(codes: np.ndarray, batch: int, history: int, repeat: int) -> dict[str, Any]:
     """One catalogue size: build times and per-batch medians (see module docstring)."""
     import faiss
 
-    n = len(codes)
     t0 = time.perf_counter()
-    index = SemanticIndex(method="synthetic", codes=codes, level_sizes=LEVELS, item_ids=[],
-                          codebook_size=256)
-    levels = ConstraintIndex.build(codes, LEVELS).prefix_levels(LEAF_CAP)
-    rec = Recommender(shipped_model(n, levels), index, beam=20, item_weight=1.0)  # trie, table
+    rec, levels = shipped_recommender(codes)  # trie, item table
     model_seconds = time.perf_counter() - t0
-    gen = np.random.default_rng(3)
-    hists = [gen.integers(0, min(n, 10_000), history) for _ in range(batch)]
-    excl = [h.tolist() for h in hists]
+    hists, excl = user_batch(len(codes), batch, history)
     shipped = median_seconds(lambda: rec.recommend(hists, 10, exclude=excl), repeat)
     with torch.no_grad():
         mem, mem_pos = rec._encode(hists)

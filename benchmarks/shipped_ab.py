@@ -16,27 +16,17 @@ from __future__ import annotations
 import argparse
 import json
 
-import numpy as np
 import torch
 from common import median_seconds, tiger_codes
-from scaling_shipped import LEAF_CAP, LEVELS, shipped_model
+from scaling_shipped import shipped_recommender, user_batch
 
 import genrec
-from genrec.decode import ConstraintIndex
-from genrec.model.recommender import Recommender
-from genrec.semantic_ids import SemanticIndex
 
 
 def shipped_seconds(n: int, calls: int, rounds: int) -> list[float]:
     """Per round, the median seconds of one batch of 64 users at n synthetic items."""
-    codes = tiger_codes(n)
-    index = SemanticIndex(method="synthetic", codes=codes, level_sizes=LEVELS, item_ids=[],
-                          codebook_size=256)
-    levels = ConstraintIndex.build(codes, LEVELS).prefix_levels(LEAF_CAP)
-    rec = Recommender(shipped_model(n, levels), index, beam=20, item_weight=1.0)
-    gen = np.random.default_rng(3)
-    hists = [gen.integers(0, min(n, 10_000), 20) for _ in range(64)]
-    excl = [h.tolist() for h in hists]
+    rec, _ = shipped_recommender(tiger_codes(n))
+    hists, excl = user_batch(n, 64, 20)
     return [median_seconds(lambda: rec.recommend(hists, 10, exclude=excl), calls)
             for _ in range(rounds)]
 
