@@ -29,7 +29,9 @@ def curve(run: Path) -> list[dict[str, Any]]:
         rows = json.loads(path.read_text())
     except (OSError, ValueError) as err:
         raise SystemExit(f"error: {path}: not a trained run's history ({err})") from None
-    return [{"epoch": r["epoch"]} | {k: r[f"valid_{k}"] for k in READINGS if f"valid_{k}" in r}
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise SystemExit(f"error: {path}: want a list of per-epoch objects")
+    return [{"epoch": r.get("epoch")} | {k: r[f"valid_{k}"] for k in READINGS if f"valid_{k}" in r}
             for r in rows if "valid_ndcg@10" in r]
 
 
