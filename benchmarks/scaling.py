@@ -15,7 +15,9 @@ memory (tracemalloc, which sees numpy's buffers); then, for one batch of 64 user
                   retrieval that generative retrieval replaces.
   shipped_seconds, exact_seconds, faiss_seconds, faiss_recall@10: the shipped configuration
                   end to end (encoder, decoder, item-aware leaves, re-scoring) beside exact
-                  and faiss IVF retrieval over its item vectors (benchmarks/scaling_shipped.py).
+                  and faiss IVF retrieval over its item vectors (benchmarks/scaling_shipped.py);
+                  shipped_ratio_to_smallest: its time over the smallest size's, timed in
+                  turns (the scaling bar: <= 1.5 at 10M).
 Times are wall-clock medians after a warm-up: --repeat builds and dense runs, --rounds decode
 rounds in which the sizes take turns (`*_cpu`: process CPU time, which other jobs on a shared
 machine disturb less). Writes benchmarks/results/scaling.json and scaling.png (time vs N, with
@@ -44,6 +46,7 @@ from genrec.model.incremental import CachedStep
 sys.path.insert(0, str(Path(__file__).parent))
 from common import hardware, median_seconds, tiger_codes, timed  # noqa: E402
 from scaling_shipped import measure as measure_shipped  # noqa: E402
+from scaling_shipped import shipped_call  # noqa: E402
 
 LEVEL_SIZES = [256, 256, 256, 256]
 DENSE_CHUNK = 1_000_000
@@ -67,9 +70,10 @@ def main() -> None:
         row["dense_seconds"] = _dense_seconds(row["n_items"], args)
         gc.collect()
     if not args.skip_shipped:
+        smallest, _, _ = shipped_call(tiger_codes(rows[0]["n_items"]), args.batch, args.history)
         for row in progress(rows, desc="shipped + faiss"):
             row |= measure_shipped(tiger_codes(row["n_items"]), args.batch, args.history,
-                                   max(args.repeat, 3 * args.rounds))
+                                   args.repeat, 3 * args.rounds, smallest)
             gc.collect()
     report = {
         "command": " ".join(["python benchmarks/scaling.py", *sys.argv[1:]]),
@@ -236,7 +240,9 @@ def _ratios(rows: list[dict[str, Any]]) -> dict[str, float]:
                                                     "search_seconds", "search_seconds_cpu",
                                                     "dense_seconds", "shipped_seconds",
                                                     "exact_seconds", "faiss_seconds")
-            if key in hi}
+            if key in hi} | ({f"shipped_paired_ratio_{hi['n_items']}_vs_{lo['n_items']}":
+                             hi["shipped_ratio_to_smallest"]}
+                            if "shipped_ratio_to_smallest" in hi else {})
 
 
 def _crossing(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -9,10 +9,16 @@ prefixes hold at most 512 items each (1 level up to ~100k items, 2 beyond), and 
 their items add up to <= 2048, and every opened item is ranked by beam score + item_weight *
 head logit (item_weight 1 here; the weight does not change the work). Built once per model
 (timed apart): the trie and the item table [N, d].
-Timed per batch of 64 users (shipped: median of 3 x rounds calls, since two runs of 3 calls
-read 1.43x and 1.66x for 10M over 10k on the same idle machine):
+With 2 generated levels the first keeps `prefix_beam` beams (the ModelConfig default, chosen
+by benchmarks/prefix_beam.py), each of which the second level's decoder step runs on.
+Timed per batch of 64 users (shipped: `rounds` rounds of 3 calls, each round's median paired
+with a round of the smallest catalogue's calls, since the 10k time alone drifted by 1.5x
+between and within runs on one idle machine):
   shipped_seconds  encoder + decoder levels + item-aware leaves re-scored by the head
                    (Recommender.recommend, item_weight 1): reads only opened items' vectors;
+                   the median over rounds;
+  shipped_ratio_to_smallest  the median over rounds of this size's time over the smallest
+                   catalogue's time in the same round: the scaling bar's reading;
   exact_seconds    the head's exact top-10: every item's dot product with the 64 states;
   faiss_seconds    faiss IVF-Flat (inner product, nlist = min(4 sqrt N, 1024), nprobe 16)
                    over the same table; faiss_recall@10 is its overlap with the exact top-10.
@@ -21,6 +27,7 @@ read 1.43x and 1.66x for 10M over 10k on the same idle machine):
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -60,17 +67,32 @@ def user_batch(n_items: int, batch: int, history: int) -> tuple[list[np.ndarray]
     return hists, [h.tolist() for h in hists]
 
 
-def measure(codes: np.ndarray, batch: int, history: int, repeat: int) -> dict[str, Any]:
-    """One catalogue size: build times and per-batch medians (see module docstring)."""
+def shipped_call(codes: np.ndarray, batch: int, history: int
+                 ) -> tuple[Callable[[], object], Recommender, int]:
+    """One timed unit: the shipped recommend for a fixed batch over codes [N, L], with its
+    recommender and generated levels."""
+    rec, levels = shipped_recommender(codes)  # trie, item table
+    hists, excl = user_batch(len(codes), batch, history)
+    return lambda: rec.recommend(hists, 10, exclude=excl), rec, levels
+
+
+def measure(codes: np.ndarray, batch: int, history: int, repeat: int, rounds: int,
+            smallest: Callable[[], object]) -> dict[str, Any]:
+    """One catalogue size: build times and per-batch medians (see module docstring);
+    `smallest`: the smallest catalogue's shipped call, timed in turns with this one."""
     import faiss
 
     t0 = time.perf_counter()
-    rec, levels = shipped_recommender(codes)  # trie, item table
+    call, rec, levels = shipped_call(codes, batch, history)
     model_seconds = time.perf_counter() - t0
-    hists, excl = user_batch(len(codes), batch, history)
-    shipped = median_seconds(lambda: rec.recommend(hists, 10, exclude=excl), repeat)
+    times, ratios = [], []
+    for _ in range(rounds):
+        ref = median_seconds(smallest, 3)
+        times.append(median_seconds(call, 3))
+        ratios.append(times[-1] / ref)
+    shipped = round(float(np.median(times)), 5)
     with torch.no_grad():
-        mem, mem_pos = rec._encode(hists)
+        mem, mem_pos = rec._encode(user_batch(len(codes), batch, history)[0])
         states = rec.model.last_state(mem, mem_pos)  # [B, d] the head's queries
     table = rec.vectors  # [N, d] in trie order: exact and faiss ids are rows, compared alike
     assert table is not None
@@ -84,13 +106,15 @@ def measure(codes: np.ndarray, batch: int, history: int, repeat: int) -> dict[st
     _, found = ivf.search(queries, 10)
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found.tolist(),
                                                                 exact_ids.tolist(), strict=True)])
-    return {"shipped_seconds": shipped, "exact_seconds": exact, "faiss_seconds": faiss_seconds,
+    return {"shipped_seconds": shipped,
+            "shipped_ratio_to_smallest": round(float(np.median(ratios)), 3),
+            "exact_seconds": exact, "faiss_seconds": faiss_seconds,
             "faiss_recall@10": round(float(recall), 4),
             "model_build_seconds": round(model_seconds, 2),
             "faiss_build_seconds": round(faiss_build, 2), "faiss_nlist": ivf.nlist,
             "generated_levels": levels,
             "leaves_per_prefix_max": rec.constraint.max_leaves[levels - 1],
-            "leaf_budget": rec.leaf_budget}
+            "leaf_budget": rec.leaf_budget, "prefix_beam": rec.prefix_beam}
 
 
 def _ivf(vectors: np.ndarray, faiss: Any) -> Any:

@@ -45,6 +45,7 @@ def test_every_key_is_documented_with_default_and_meaning():
     ({"dataset": "x", "index": {"levels": 0}}, "index.levels"),
     ({"dataset": "x", "index": {"method": "kmeans"}}, "kmeans"),
     ({"dataset": "x", "model": {"dropout": 1.5}}, "model.dropout"),
+    ({"dataset": "x", "model": {"prefix_beam": -1}}, "model.prefix_beam"),
     ({"dataset": "x", "model": {"level_sizes": [4, 4]}}, "level_sizes"),  # set by the index
     ({"dataset": "x", "data": {"interactions": "a.csv"}}, "not both"),
     ({"data": {"k_core": -1}}, "data.k_core"),

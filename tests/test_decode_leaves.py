@@ -33,14 +33,14 @@ def _leaf_fn(scores: np.ndarray, index: ConstraintIndex):
 
 
 def reference(case: Case, scores: np.ndarray, depth: int, user: int,
-              force: list[int] | None = None, budget: int = 0, weight: float = 0.0
-              ) -> list[int]:
+              force: list[int] | None = None, budget: int = 0, weight: float = 0.0,
+              prefix_beam: int = 0) -> list[int]:
     """Beam search over the first `depth` levels with dicts and loops, then every item; with
     `force` (depth 1), the first codes of those items join the beams (after them, once);
     with `budget`, the last level keeps every candidate prefix (not only the best `beam`) and
     only the best ones whose items (active or not) add up to <= budget (the best one always)
     are opened, and forced beams on top of them; `weight`: items ranked by their score +
-    weight * item score."""
+    weight * item score; `prefix_beam`: the levels before the last keep that many beams."""
     banned = set(case.exclude[user])
     rows = case.codes.tolist()
     usable = [i for i in range(len(rows)) if case.active[i] and i not in banned]
@@ -54,6 +54,8 @@ def reference(case: Case, scores: np.ndarray, depth: int, user: int,
                 if any(tuple(rows[i][: lvl + 1]) == path for i in usable):
                     cands.append((score + float(logp[tok]), path))
         width = len(cands) if budget and lvl == depth - 1 else case.beam
+        if prefix_beam and lvl < depth - 1:
+            width = prefix_beam
         beams = sorted(cands, key=lambda c: -c[0])[:width]
     forced = []  # forced first codes not among the beams, in force order
     paths = set()  # every reachable forced first code
@@ -89,19 +91,21 @@ def test_leaves_equal_python_reference(case: Case, data: st.DataObject) -> None:
     dense = data.draw(st.booleans())
     budget = data.draw(st.sampled_from([0, 1, 2, 3, 5, 8]))  # 0: every beam opens
     weight = data.draw(st.sampled_from([0.0, 0.5, 3.0]))  # re-scoring of all opened leaves
+    prefix_beam = data.draw(st.sampled_from([0, 1, 2, 3]))  # width before the last level
     index = ConstraintIndex.build(case.codes, case.sizes, active=case.active,
                                   dense_limit=2**22 if dense else 0)
     res = beam_search(case.step, case.batch, index, beam=case.beam, k=case.k,
                       exclude=case.exclude, leaf=_leaf_fn(scores, index), leaf_from=depth,
-                      leaf_budget=budget, leaf_weight=weight)
+                      leaf_budget=budget, leaf_weight=weight, prefix_beam=prefix_beam)
     assert (res.unscored is not None) == (weight > 0)  # the beam's own list beside it
     for user in range(case.batch):
-        want = reference(case, scores, depth, user, budget=budget, weight=weight)
+        want = reference(case, scores, depth, user, budget=budget, weight=weight,
+                         prefix_beam=prefix_beam)
         got = res.items[user].tolist()
         assert got[: len(want)] == want
         assert all(i == -1 for i in got[len(want):])
         if res.unscored is not None:
-            plain = reference(case, scores, depth, user, budget=budget)
+            plain = reference(case, scores, depth, user, budget=budget, prefix_beam=prefix_beam)
             assert res.unscored.items[user].tolist()[: len(plain)] == plain
         for item, tup in zip(got, res.tuples[user].tolist(), strict=True):
             if item >= 0:

@@ -52,10 +52,15 @@ class Recommender:
     one random row per item, whose cost grows as the table outgrows the caches."""
 
     def __init__(self, model: GenerativeRecommender, index: SemanticIndex, beam: int = 20,
-                 item_weight: float = 0.0, leaf_budget: int | None = None) -> None:
+                 item_weight: float = 0.0, leaf_budget: int | None = None,
+                 prefix_beam: int | None = None) -> None:
         self.model = model.eval()
         # items a query's leaves may score (0: every beam opens); default: the model's config
         self.leaf_budget = model.cfg.leaf_budget if leaf_budget is None else leaf_budget
+        # beams kept before the last generated level (0: beam); default: the model's config
+        self.prefix_beam = model.cfg.prefix_beam if prefix_beam is None else prefix_beam
+        if self.prefix_beam < 0:
+            raise ValueError(f"prefix_beam must be >= 0, got {self.prefix_beam}")
         self.index = index
         self.codes = torch.from_numpy(index.codes)
         self.constraint = ConstraintIndex.build(index.codes, index.level_sizes)
@@ -149,7 +154,8 @@ class Recommender:
         cand = beam_search(step, len(mem), self.constraint, beam=width, k=width,
                            exclude=exclude, constrained=constrained, device=mem.device,
                            leaf=leaf, leaf_from=self.model.cfg.generated_levels, force=force,
-                           leaf_budget=self.leaf_budget, leaf_weight=weight if leaf else 0.0)
+                           leaf_budget=self.leaf_budget, leaf_weight=weight if leaf else 0.0,
+                           prefix_beam=self.prefix_beam)
         self.invalid.append(cand.invalid_rate)
         if weight and state is not None and leaf is None:
             logit = self.head_logits(state, cand.items)
