@@ -227,6 +227,9 @@ def evaluate(
     leaf_budget: Annotated[int | None, typer.Option(
         min=0, help="Items a query's item-aware leaves may score; 0: every beam opens "
                     "[the model's].")] = None,
+    prefix_beam: Annotated[int | None, typer.Option(
+        min=0, help="Beams kept before the last generated level (2+ generated levels); 0: "
+                    "the beam [the model's].")] = None,
     exclude_history: Annotated[bool, typer.Option(help="Drop history items.")] = True,
     constrained: Annotated[bool, typer.Option(help="Trie-constrained beam search.")] = True,
     metrics_file: Annotated[str | None, typer.Option(
@@ -256,7 +259,8 @@ def evaluate(
                     item_weight=cfg.eval.item_weight if item_weight is None else item_weight)
     try:
         metrics = evaluate_run(run, ds.split(), ev, split, constrained, dist=env,
-                               metrics_file=metrics_file, leaf_budget=leaf_budget)
+                               metrics_file=metrics_file, leaf_budget=leaf_budget,
+                               prefix_beam=prefix_beam)
     finally:
         shutdown()
     if env.is_main:

@@ -231,15 +231,15 @@ def load_model(out: str | Path) -> GenerativeRecommender:
 
 
 def load_recommender(out: str | Path, beam: int | None = None,
-                     item_weight: float | None = None, leaf_budget: int | None = None
-                     ) -> Recommender:
+                     item_weight: float | None = None, leaf_budget: int | None = None,
+                     prefix_beam: int | None = None) -> Recommender:
     """The run's best model as a Recommender; beam and item_weight default to its config,
-    leaf_budget to its model's."""
+    leaf_budget and prefix_beam to its model's."""
     cfg = run_eval_config(out)
     return Recommender(load_model(out), SemanticIndex.load(Path(out) / "index"),
                        beam=cfg.beam if beam is None else beam,
                        item_weight=cfg.item_weight if item_weight is None else item_weight,
-                       leaf_budget=leaf_budget)
+                       leaf_budget=leaf_budget, prefix_beam=prefix_beam)
 
 
 def run_eval_config(out: str | Path) -> EvalConfig:
@@ -250,14 +250,15 @@ def run_eval_config(out: str | Path) -> EvalConfig:
 
 def evaluate_run(out: str | Path, split: Split, cfg: EvalConfig, which: str = "test",
                  constrained: bool = True, dist: DistEnv | None = None,
-                 metrics_file: str | None = None, leaf_budget: int | None = None
-                 ) -> dict[str, Any]:
+                 metrics_file: str | None = None, leaf_budget: int | None = None,
+                 prefix_beam: int | None = None) -> dict[str, Any]:
     """Item-level metrics of the run's best model on the test (or valid) split; with several
     ranks the users are shared out and the results gathered (rank 0 writes the file:
     metrics_file inside the run, by default metrics.json or metrics_valid.json).
-    leaf_budget: override the model's (e.g. to re-read a run under a newer default)."""
+    leaf_budget, prefix_beam: override the model's (e.g. to re-read a run under a newer
+    default)."""
     dist = dist or DistEnv()
-    rec = load_recommender(out, cfg.beam, cfg.item_weight, leaf_budget)
+    rec = load_recommender(out, cfg.beam, cfg.item_weight, leaf_budget, prefix_beam)
     histories = split.test_history if which == "test" else split.valid_history
     targets = split.test_target if which == "test" else split.valid_target
     if constrained:  # every reading from one encoding pass per batch
@@ -271,7 +272,7 @@ def evaluate_run(out: str | Path, split: Split, cfg: EvalConfig, which: str = "t
     metrics |= {"invalid_rate": float(np.mean(invalid)) if invalid else 0.0,
                 "beam": cfg.beam, "exclude_history": cfg.exclude_history,
                 "item_weight": cfg.item_weight, "leaf_budget": rec.leaf_budget,
-                "constrained": constrained, "split": which}
+                "prefix_beam": rec.prefix_beam, "constrained": constrained, "split": which}
     if dist.is_main:
         default = "metrics.json" if which == "test" else "metrics_valid.json"
         write_json(Path(out) / (metrics_file or default), metrics)

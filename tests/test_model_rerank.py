@@ -93,3 +93,25 @@ def test_item_aware_leaves_rescore_every_opened_item(leaf_run):
     narrow = Recommender(model, index, beam=2, item_weight=1e4, leaf_budget=1)
     assert not np.array_equal(narrow.readings(hists, 10, exclude=excl)["shipped"],
                               read["head_only"])  # one first code opens: not the head's list
+
+
+def test_prefix_beam_narrows_the_first_level_of_a_two_level_search(beauty, beauty_vectors,
+                                                                     tmp_path):
+    """Two generated levels (3 x 8 codes): prefix_beam 1 keeps one first code, so every item of
+    a list shares it; 0 (the beam, 20 >= 8 codes) keeps them all, and lists mix first codes.
+    Checked through the whole Recommender (cached decoder steps, leaves, re-scoring)."""
+    from conftest import make_serving_run
+
+    out = make_serving_run(tmp_path / "run", beauty, beauty_vectors, item_loss=1.0,
+                           generated_levels=2)
+    hists = [np.asarray(h[-5:]) for h in beauty.split().valid_history[:40] if len(h)]
+    hists = [h[h < 1500] for h in hists]
+    hists = [h for h in hists if len(h)]
+    firsts = {}
+    for width in (0, 1):
+        rec = load_recommender(out, beam=20, item_weight=1.0, prefix_beam=width)
+        items = rec.recommend(hists, 10, exclude=[h.tolist() for h in hists]).items
+        assert (items >= 0).all()
+        firsts[width] = [len(set(rec.index.codes[row, 0].tolist())) for row in items.numpy()]
+    assert all(n == 1 for n in firsts[1])
+    assert max(firsts[0]) > 1
