@@ -3,6 +3,7 @@ and a description of the machine."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import time
@@ -79,3 +80,20 @@ def run_split(run: str | Path, data_dir: str | None):  # -> genrec.data.Split
 
     return load_run_dataset(RunConfig.from_dict(read_json(Path(run) / "config.json")),
                             data_dir).split()
+
+
+def add_choice_options(ap: argparse.ArgumentParser, json_default: str) -> None:
+    """The options every validation-choice script shares (leaf_budget.py, prefix_beam.py)."""
+    ap.add_argument("--tolerance", type=float, default=0.01)
+    ap.add_argument("--users", type=int, default=0, help="first N validation users (0: all)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--json", default=json_default)
+
+
+def validation_users(args: argparse.Namespace) -> tuple[list[np.ndarray], np.ndarray]:
+    """(histories, targets) of the first --users validation users of --run's dataset (all by
+    default), after setting --threads."""
+    torch.set_num_threads(args.threads)
+    split = run_split(args.run, args.data_dir)
+    n = args.users or len(split.valid_history)
+    return split.valid_history[:n], np.asarray(split.valid_target[:n])

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from common import run_split
+from common import add_choice_options, validation_users
 
 from genrec.evaluate import ranking_metrics
 from genrec.io import progress, write_json
@@ -37,15 +37,10 @@ def main() -> None:
     ap.add_argument("--budgets", type=int, nargs="+", default=[512, 1024, 1536, 2048, 3072,
                                                                 4096])
     ap.add_argument("--weights", type=float, nargs="+", default=[1, 2, 4, 6, 10])
-    ap.add_argument("--tolerance", type=float, default=0.01)
-    ap.add_argument("--users", type=int, default=0, help="first N validation users (0: all)")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--json", default="benchmarks/results/leaf_budget.json")
+    add_choice_options(ap, "benchmarks/results/leaf_budget.json")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    split = run_split(args.run, args.data_dir)
-    n = args.users or len(split.valid_history)
-    hists, targets = split.valid_history[:n], np.asarray(split.valid_target[:n])
+    hists, targets = validation_users(args)
+    n = len(hists)
     rows = []
     for budget in sorted(set(args.budgets)):
         rows.append(_reading(args.run, budget, args.weights, hists, targets))

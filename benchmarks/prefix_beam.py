@@ -26,8 +26,7 @@ import time
 from typing import Any
 
 import numpy as np
-import torch
-from common import run_split
+from common import add_choice_options, validation_users
 
 from genrec.evaluate import ranking_metrics
 from genrec.io import progress, write_json
@@ -43,15 +42,10 @@ def main() -> None:
     ap.add_argument("--widths", type=int, nargs="+", default=[20, 15, 10, 8, 5])
     ap.add_argument("--open", type=float, default=13.0,
                     help="second-level prefixes a user opens (10M synthetic: 2048 / 153)")
-    ap.add_argument("--tolerance", type=float, default=0.01)
-    ap.add_argument("--users", type=int, default=0, help="first N validation users (0: all)")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--json", default="benchmarks/results/prefix_beam.json")
+    add_choice_options(ap, "benchmarks/results/prefix_beam.json")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    split = run_split(args.run, args.data_dir)
-    n = args.users or len(split.valid_history)
-    hists, targets = split.valid_history[:n], np.asarray(split.valid_target[:n])
+    hists, targets = validation_users(args)
+    n = len(hists)
     rec = load_recommender(args.run)
     if rec.model.cfg.loss_levels < LEVELS and rec.model.cfg.decoded_levels < LEVELS:
         sys.exit(f"{args.run}: its decoder was trained on fewer than {LEVELS} levels")
