@@ -54,6 +54,8 @@ DENSE_CHUNK = 1_000_000
 
 def main() -> None:
     args = _parse()
+    args.sizes = sorted(set(args.sizes))  # the first is the smallest: the paired reference
+    args.rounds = max(1, args.rounds)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     decoder = _Decoder(args.batch, args.history)
@@ -80,6 +82,7 @@ def main() -> None:
         "hardware": hardware() | {"load_average_1min_start": load_start},
         "setup": {"batch": args.batch, "beam": args.beam, "k": args.k, "dim": args.dim,
                   "level_sizes": LEVEL_SIZES, "repeat": args.repeat, "rounds": args.rounds,
+                  "shipped_rounds": 3 * args.rounds,  # each 3 calls, paired with the smallest's
                   "model": "genrec TIGER_PRESET decoder, random weights"},
         "sizes": rows,
         **_ratios(rows),

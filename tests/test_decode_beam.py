@@ -123,7 +123,8 @@ def reference_beam(case: Case, user: int, constrained: bool = True) -> list[tupl
     return [p for _, p in beams]
 
 
-def run(case: Case, constrained: bool = True, dense: bool = True) -> BeamResult:
+def run(case: Case, constrained: bool = True, dense: bool = True, prefix_beam: int = 0
+        ) -> BeamResult:
     index = ConstraintIndex.build(
         case.codes, case.sizes, active=case.active, dense_limit=2**22 if dense else 0
     )
@@ -135,6 +136,7 @@ def run(case: Case, constrained: bool = True, dense: bool = True) -> BeamResult:
         k=case.k,
         exclude=case.exclude,
         constrained=constrained,
+        prefix_beam=prefix_beam,
     )
 
 
@@ -164,9 +166,11 @@ def test_wide_beam_equals_brute_force(case: Case, dense: bool) -> None:
 
 
 @SETTINGS
-@given(cases())
-def test_any_beam_equals_python_reference(case: Case) -> None:
-    res = run(case)
+@given(cases(), st.integers(0, 3))
+def test_any_beam_equals_python_reference(case: Case, prefix_beam: int) -> None:
+    """prefix_beam narrows only the levels before item-aware leaves: full generation keeps
+    `beam` at every level whatever it says."""
+    res = run(case, prefix_beam=prefix_beam)
     check_shapes(res, case)
     lookup = item_lookup(case)
     for user in range(case.batch):
@@ -304,6 +308,8 @@ def test_argument_errors() -> None:
         beam_search(step, 1, index, beam=2, k=1, exclude=[[5]])
     with pytest.raises(ValueError, match="logits"):
         beam_search(lambda p, lvl: torch.zeros(1, 1, 3), 1, index, beam=2, k=1)
+    with pytest.raises(ValueError, match="prefix_beam"):
+        beam_search(step, 1, index, beam=2, k=1, prefix_beam=-1)
 
 
 def test_one_token_last_level_skips_the_model_call() -> None:

@@ -40,7 +40,8 @@ def reference(case: Case, scores: np.ndarray, depth: int, user: int,
     with `budget`, the last level keeps every candidate prefix (not only the best `beam`) and
     only the best ones whose items (active or not) add up to <= budget (the best one always)
     are opened, and forced beams on top of them; `weight`: items ranked by their score +
-    weight * item score; `prefix_beam`: the levels before the last keep that many beams."""
+    weight * item score; `prefix_beam`: the levels before the last keep that many beams
+    (at most `beam`)."""
     banned = set(case.exclude[user])
     rows = case.codes.tolist()
     usable = [i for i in range(len(rows)) if case.active[i] and i not in banned]
@@ -55,7 +56,7 @@ def reference(case: Case, scores: np.ndarray, depth: int, user: int,
                     cands.append((score + float(logp[tok]), path))
         width = len(cands) if budget and lvl == depth - 1 else case.beam
         if prefix_beam and lvl < depth - 1:
-            width = prefix_beam
+            width = min(prefix_beam, case.beam)
         beams = sorted(cands, key=lambda c: -c[0])[:width]
     forced = []  # forced first codes not among the beams, in force order
     paths = set()  # every reachable forced first code

@@ -101,8 +101,9 @@ def beam_search(
     w * leaf logit (the leaf logits are computed anyway, so re-scoring every opened leaf costs
     nothing more than re-scoring the best k); their scores are that sum.
     prefix_beam > 0: the generated levels before the last one keep that many beams instead of
-    `beam` (leaf_from >= 2 only). The last generated level's model step runs on every kept
-    prefix, so with two generated levels this width, not N, sets most of the decoder's work.
+    `beam`, never more (leaf_from >= 2 only). The last generated level's model step runs on
+    every kept prefix, so with two generated levels this width, not N, sets most of the
+    decoder's work.
     force: items int64 [B, F] (-1 padding) whose first-level prefixes join the beams before the
     leaves (leaf_from = 1 only), scored like any beam: an item outside the top `beam` first
     codes (e.g. a new one, whose code's mass the decoder never learned) can still be reached.
@@ -111,6 +112,8 @@ def beam_search(
         raise ValueError(f"need 1 <= k <= beam, got k={k}, beam={beam}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if prefix_beam < 0:
+        raise ValueError(f"prefix_beam must be >= 0, got {prefix_beam}")
     t = index.tensors(device)
     excl = _exclusions(exclude, batch_size, index, device)  # int64 [B, E]
     state = _start(batch_size, device)
@@ -131,7 +134,7 @@ def beam_search(
             raise ValueError(f"step returned logits {got} at level {lvl}, want {want}")
         width = k if lvl == index.n_levels - 1 else beam
         if jump:  # the last generated level: the budget, not the beam, decides what opens
-            width = beam if lvl == leaf_from - 1 else (prefix_beam or beam)
+            width = beam if lvl == leaf_from - 1 else min(prefix_beam or beam, beam)
             if lvl == leaf_from - 1 and leaf_budget > 0:  # all that can open (+ forced)
                 width = index.max_open(lvl, leaf_budget) + (0 if force is None else force.shape[1])
         if constrained:

@@ -47,9 +47,9 @@ class ModelConfig:
     # in the catalogue; 0: the `beam` best open. 2048: chosen on Beauty validation with the
     # item weight (benchmarks/leaf_budget.py)
     prefix_beam: int = 5  # >0: beams kept at the generated levels before the last one (catalogues
-    # large enough for 2 generated levels); the last generated level's decoder step runs on each
-    # of them, so this width sets its cost. 0: the search's `beam`. 5: the smallest width within
-    # 1% of 20 on Beauty validation with 2 generated levels (benchmarks/prefix_beam.py)
+    # large enough for 2 generated levels), never more than `beam`; the last generated level's
+    # decoder step runs on each of them, so this width sets its cost. 0: `beam`. 5: the smallest
+    # width within 1% of 20 on Beauty validation with 2 generated levels (prefix_beam.py)
     loss_levels: int = 0  # levels the decoder's cross-entropy trains (0: the generated ones);
     # more than generated_levels also trains the code embeddings that the item head sums
     distill: float = 0.0  # >0: weight of a soft cross-entropy pulling each generated level
