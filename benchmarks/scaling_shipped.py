@@ -52,12 +52,13 @@ def shipped_model(n_items: int, generated_levels: int) -> GenerativeRecommender:
     return GenerativeRecommender(cfg).eval()
 
 
-def shipped_recommender(codes: np.ndarray) -> tuple[Recommender, int]:
-    """The shipped configuration over synthetic codes [N, L]: (recommender, generated levels)."""
+def shipped_recommender(codes: np.ndarray) -> Recommender:
+    """The shipped configuration over synthetic codes [N, L] (its model's generated_levels set
+    by the leaf cap)."""
     index = SemanticIndex(method="synthetic", codes=codes, level_sizes=LEVELS, item_ids=[],
                           codebook_size=256)
     levels = ConstraintIndex.build(codes, LEVELS).prefix_levels(LEAF_CAP)
-    return Recommender(shipped_model(len(codes), levels), index, beam=20, item_weight=1.0), levels
+    return Recommender(shipped_model(len(codes), levels), index, beam=20, item_weight=1.0)
 
 
 def user_batch(n_items: int, batch: int, history: int) -> tuple[list[np.ndarray], list[list[int]]]:
@@ -68,12 +69,12 @@ def user_batch(n_items: int, batch: int, history: int) -> tuple[list[np.ndarray]
 
 
 def shipped_call(codes: np.ndarray, batch: int, history: int
-                 ) -> tuple[Callable[[], object], Recommender, int]:
+                 ) -> tuple[Callable[[], object], Recommender, list[np.ndarray]]:
     """One timed unit: the shipped recommend for a fixed batch over codes [N, L], with its
-    recommender and generated levels."""
-    rec, levels = shipped_recommender(codes)  # trie, item table
+    recommender and the batch's histories."""
+    rec = shipped_recommender(codes)  # trie, item table
     hists, excl = user_batch(len(codes), batch, history)
-    return lambda: rec.recommend(hists, 10, exclude=excl), rec, levels
+    return lambda: rec.recommend(hists, 10, exclude=excl), rec, hists
 
 
 def measure(codes: np.ndarray, batch: int, history: int, repeat: int, rounds: int,
@@ -83,8 +84,9 @@ def measure(codes: np.ndarray, batch: int, history: int, repeat: int, rounds: in
     import faiss
 
     t0 = time.perf_counter()
-    call, rec, levels = shipped_call(codes, batch, history)
+    call, rec, hists = shipped_call(codes, batch, history)
     model_seconds = time.perf_counter() - t0
+    levels = rec.model.cfg.generated_levels
     times, ratios = [], []
     for _ in range(rounds):
         ref = median_seconds(smallest, 3)
@@ -92,7 +94,7 @@ def measure(codes: np.ndarray, batch: int, history: int, repeat: int, rounds: in
         ratios.append(times[-1] / ref)
     shipped = round(float(np.median(times)), 5)
     with torch.no_grad():
-        mem, mem_pos = rec._encode(user_batch(len(codes), batch, history)[0])
+        mem, mem_pos = rec._encode(hists)
         states = rec.model.last_state(mem, mem_pos)  # [B, d] the head's queries
     table = rec.vectors  # [N, d] in trie order: exact and faiss ids are rows, compared alike
     assert table is not None

@@ -18,17 +18,15 @@ import json
 
 import torch
 from common import median_seconds, tiger_codes
-from scaling_shipped import shipped_recommender, user_batch
+from scaling_shipped import shipped_call
 
 import genrec
 
 
 def shipped_seconds(n: int, calls: int, rounds: int) -> list[float]:
     """Per round, the median seconds of one batch of 64 users at n synthetic items."""
-    rec, _ = shipped_recommender(tiger_codes(n))
-    hists, excl = user_batch(n, 64, 20)
-    return [median_seconds(lambda: rec.recommend(hists, 10, exclude=excl), calls)
-            for _ in range(rounds)]
+    call, _, _ = shipped_call(tiger_codes(n), 64, 20)
+    return [median_seconds(call, calls) for _ in range(rounds)]
 
 
 def main() -> None:

@@ -59,8 +59,6 @@ class Recommender:
         self.leaf_budget = model.cfg.leaf_budget if leaf_budget is None else leaf_budget
         # beams kept before the last generated level (0: beam); default: the model's config
         self.prefix_beam = model.cfg.prefix_beam if prefix_beam is None else prefix_beam
-        if self.prefix_beam < 0:
-            raise ValueError(f"prefix_beam must be >= 0, got {self.prefix_beam}")
         self.index = index
         self.codes = torch.from_numpy(index.codes)
         self.constraint = ConstraintIndex.build(index.codes, index.level_sizes)
