@@ -68,7 +68,7 @@ def main() -> None:
         return report()
     run = RunConfig.from_toml(args.config)
     ds = load_dataset(run.dataset, args.data_dir)
-    held = np.random.default_rng(args.seed).random(ds.n_items) < args.holdout  # bool [N]
+    held = held_out(ds.n_items, args.holdout, args.seed)
     out = args.out_dir = Path(args.out or f"runs/coldstart-{_short(run.dataset)}")
     result = Path(f"benchmarks/results/coldstart-{_short(run.dataset)}.json")
     if args.quick:
@@ -99,6 +99,11 @@ def main() -> None:
     block[f"{args.phase}_seconds"] = round(time.perf_counter() - start, 1)
     block[f"{args.phase}_command"] = "python benchmarks/coldstart.py " + " ".join(sys.argv[1:])
     write_json(result, block)
+
+
+def held_out(n_items: int, share: float = 0.05, seed: int = 0) -> np.ndarray:
+    """bool [n_items]: the items the TIGER protocol holds out (each with probability share)."""
+    return np.random.default_rng(seed).random(n_items) < share
 
 
 def _parse() -> argparse.Namespace:

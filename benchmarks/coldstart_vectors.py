@@ -106,7 +106,7 @@ def main() -> None:
 
 def _tiger(args: argparse.Namespace) -> dict[str, Any]:
     """Generation alone on the TIGER-protocol run's validation users, per new-item vector."""
-    from coldstart import _catalog, _users
+    from coldstart import _catalog, _users, held_out
     from coldstart_harness import Harness, metrics
 
     from genrec.coldstart import ColdStart
@@ -114,7 +114,7 @@ def _tiger(args: argparse.Namespace) -> dict[str, Any]:
     from genrec.run import RunConfig
 
     ds = load_dataset(RunConfig.from_toml(args.config).dataset, args.data_dir)
-    held = np.random.default_rng(0).random(ds.n_items) < 0.05  # as coldstart.py (seed 0)
+    held = held_out(ds.n_items)  # coldstart.py's defaults: 5%, seed 0
     cs = ColdStart()
     cat, is_new = _catalog(Path(args.tiger_run), ds, held, cs)
     h = Harness(cat.snapshot.rec, cat.snapshot.content, is_new)
