@@ -246,6 +246,8 @@ def _test(h: Harness, cold: Users, warm: Users, sel: dict[str, Any], cat: Catalo
 
 
 def _cold_start(raw: dict[str, Any]) -> ColdStart:
+    """A recorded choice; one made before `apart` existed ran with new items in the normaliser."""
+    raw = {"apart": 0} | raw
     return ColdStart(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
 
 

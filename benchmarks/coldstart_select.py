@@ -24,9 +24,10 @@ NEIGHBOURS = (1, 2, 5, 10, 20)
 RECENT = (1, 2, 3, 5, 10, 20)
 DECAY = (0.25, 0.5, 0.75, 1.0)
 CONTENT_WEIGHT = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
-BIAS = (-8.0, -6.0, -4.0, -3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0,
-        20.0, 24.0)  # ascending; a search stops at the first bias over the budget
+BIAS = (-8.0, -6.0, -4.0, -3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 6.0,
+        8.0, 12.0, 16.0, 20.0, 24.0)  # ascending; a search stops at the first over the budget
 ANCHOR_BEST = (1.0, 0.0)  # the bonus relative to the user's best new match, or to cosine 1
+APART = (1, 0)  # new items out of their prefix's leaf normaliser, or in it
 MARGIN = tuple(np.arange(-4.0, 40.0, 0.5).tolist()) + (1e9,)  # 1e9: a pick always shows
 GATE_CONTENT = (0.0, 4.0, 8.0, 16.0, 32.0, 64.0)
 
@@ -71,21 +72,24 @@ def select(h: Harness, cold: Users, warm_all: Users, args: argparse.Namespace
     if args.previous and "expand_search" in args.previous:  # generation as chosen before
         bias, expand = args.previous["genrec"]["bias"], args.previous["expand_search"]
         anchor = args.previous["genrec"].get("anchor_best", 1.0)
+        apart = args.previous["genrec"].get("apart", 0)  # before 0.7 new items joined it
         sel["bias_search"] = args.previous["bias_search"]
     else:
-        best_gen, sel["bias_search"] = (-1.0, BIAS[0], ANCHOR_BEST[0]), {}
-        for a in ANCHOR_BEST:
-            r, b, sel["bias_search"][f"anchor_best={a:g}"] = _select_bias(
-                h, cold, warm, replace(scorer, anchor_best=a), base["beam"], args.budget)
-            best_gen = max(best_gen, (r, b, a))
-        _, bias, anchor = best_gen
-        expand = _select_expand(h, cold, warm, replace(scorer, bias=bias, anchor_best=anchor),
-                                base, args.budget)
+        best_gen, sel["bias_search"] = (-1.0, BIAS[0], ANCHOR_BEST[0], APART[0]), {}
+        for ap, a in itertools.product(APART, ANCHOR_BEST):
+            r, b, sel["bias_search"][f"apart={ap}/anchor_best={a:g}"] = _select_bias(
+                h, cold, warm, replace(scorer, anchor_best=a, apart=ap), base["beam"],
+                args.budget)
+            best_gen = max(best_gen, (r, b, a, ap))
+        _, bias, anchor, apart = best_gen
+        expand = _select_expand(h, cold, warm, replace(
+            scorer, bias=bias, anchor_best=anchor, apart=apart), base, args.budget)
     sel["expand_search"] = expand
     best_expand = max(expand, key=lambda e: (e["ok"], e["recall@20"]))["expand"]
     for name, cs in (("genrec", scorer), ("head_only", replace(scorer, content_weight=0.0)),
                      ("content_only", scorer)):
         sel[name] = asdict(replace(cs, bias=bias, anchor_best=anchor, expand=best_expand,
+                                   apart=apart,
                                    margin=(margins[name, 1], margins[name, 2]),
                                    gate_content=(gates[name, 1], gates[name, 2])))
     save_coldstart(args.out_dir, ColdStart(**sel["genrec"]))  # the TIGER run's own choice
@@ -152,7 +156,8 @@ def _select_bias(h: Harness, cold: Users, warm: Users, cs: ColdStart, base: floa
             trail.append(entry)
             break
         reading = metrics(h.lists(cold, trial)["beam"], cold, 20)
-        log(f"anchor_best {cs.anchor_best:g} bias {b:+g}: in-catalogue {change:+.2%}, "
+        log(f"apart {cs.apart} anchor_best {cs.anchor_best:g} bias {b:+g}: in-catalogue "
+            f"{change:+.2%}, "
             f"cold users {reading}")
         trail.append(entry | reading)
         best = max(best, (reading["recall@20"], b))

@@ -20,7 +20,10 @@ Two ways to show them:
   0`), which leaves users whose history resembles no new item as they were. The decoder
   never learned a new item's mass, so its first code may lie outside the beam's: the beam
   also expands the first codes of the user's `expand` best new items and scores everything
-  below them as usual.
+  below them as usual. With `apart = 1` a new item is scored against its prefix's trained
+  items without joining their softmax normaliser, so the trained items keep exactly the
+  scores they had before it was added: a bonus then moves new items up without pushing
+  their trained siblings down below other prefixes' items.
 - fresh slots (`fresh = n`, TIGER's epsilon): the beam ranks the trained items; the user's n
   best new items then take the last slots, each while its gate (head logit, less
   `gate_content` times how far its cosine falls short of 1) is within `margin` nats of the
@@ -51,20 +54,22 @@ CONTENT_FILE = "content.npy"  # float16 [n_items, d] unit text vectors, beside t
 class ColdStart:
     """How new items are scored (see the module docstring); chosen on validation."""
 
-    neighbours: int = 20  # trained items (nearest by content) whose mean vector a new item takes
-    recent: int = 3  # history items in the user's content query
-    decay: float = 0.5  # weight of a history item per step of age in that query
+    neighbours: int = 5  # trained items (nearest by content) whose mean vector a new item takes
+    recent: int = 2  # history items in the user's content query
+    decay: float = 0.75  # weight of a history item per step of age in that query
     content_weight: float = 32.0  # nats per unit of cosine between query and new item
-    bias: float = 2.0  # generation: nats added to a new item whose cosine reaches the anchor
+    bias: float = 3.0  # generation: nats added to a new item whose cosine reaches the anchor
     anchor_best: float = 1.0  # generation: the bonus's anchor, 1: the user's best new match
     #   (every user's best new item gains `bias`), 0: cosine 1 (only close matches gain, so a
     #   user whose history matches no new item is left alone); between: a mix of the two
-    expand: int = 1  # generation: the beam also expands the first codes of the user's
+    expand: int = 2  # generation: the beam also expands the first codes of the user's
     #                  `expand` best new items (see Bonus.expand)
-    margin: tuple[float, ...] = (6.5, 13.0)  # fresh slots: a pick displaces a trained item
+    apart: int = 1  # generation: 1: new items stay out of their prefix's leaf normaliser (their
+    #                 trained siblings keep their scores), 0: they join it
+    margin: tuple[float, ...] = (11.0, 8.0)  # fresh slots: a pick displaces a trained item
     #   while its gate (head logit + gate_content * (cosine - 1)) is within margin[n - 1] nats
     #   of that item's logit, for a cap of n (the last entry serves larger caps)
-    gate_content: tuple[float, ...] = (4.0, 32.0)  # fresh slots: the gate's content weight
+    gate_content: tuple[float, ...] = (16.0, 16.0)  # fresh slots: the gate's content weight
     #   per cap (empty: 0, the head logit alone)
 
     def margin_for(self, slots: int) -> float:

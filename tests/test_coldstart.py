@@ -166,6 +166,35 @@ def test_added_items_are_generated_and_take_fresh_slots(leaf_run, tmp_path):
     assert rows == trained  # no pick within the margin: the trained list stands
 
 
+def test_generated_new_items_leave_the_trained_items_scores_as_they_were(leaf_run, tmp_path):
+    """apart = 1: a new item is scored against its prefix's trained items without joining
+    their normaliser, so each trained item the beam returns keeps its score from before the
+    add, and the trained items keep their order; apart = 0 (joining it) moves them."""
+    out = tmp_path / "run"
+    shutil.copytree(leaf_run, out)
+    hists = [np.array([5, 60, 10]), np.array([200, 3]), np.array([777, 41, 1234])]
+    excl = [h.tolist() for h in hists]
+    before = Catalog(out, persist=False).snapshot.recommend(hists, 10, excl)
+    twin_of = [lst[j][0] for lst in before for j in (0, 3)]  # siblings of returned items
+    moved = []
+    for apart in (1, 0):
+        cat = Catalog(out, persist=False, coldstart=coldstart.ColdStart(bias=3.0, apart=apart))
+        cat.add(_twins(cat, twin_of))
+        after = cat.snapshot.recommend(hists, 10, excl)
+        n_trained = cat.snapshot.n_trained
+        assert any(r >= n_trained for lst in after for r, _ in lst)  # new items are generated
+        for was, now in zip(before, after, strict=True):
+            kept = [(r, s) for r, s in now if r < n_trained]
+            old = dict(was)
+            if apart:
+                assert [r for r, _ in kept] == [r for r, _ in was][: len(kept)]
+                for r, s in kept:
+                    assert s == pytest.approx(old[r], abs=1e-4)
+            else:
+                moved += [abs(s - old[r]) > 1e-3 for r, s in kept if r in old]
+    assert any(moved)
+
+
 def test_a_runs_coldstart_json_is_read_and_a_bad_key_named(head_run, tmp_path):
     out = tmp_path / "run"
     shutil.copytree(head_run, out)

@@ -34,14 +34,15 @@ def _leaf_fn(scores: np.ndarray, index: ConstraintIndex):
 
 def reference(case: Case, scores: np.ndarray, depth: int, user: int,
               force: list[int] | None = None, budget: int = 0, weight: float = 0.0,
-              prefix_beam: int = 0) -> list[int]:
+              prefix_beam: int = 0, outside: set[int] | None = None) -> list[int]:
     """Beam search over the first `depth` levels with dicts and loops, then every item; with
     `force` (depth 1), the first codes of those items join the beams (after them, once);
     with `budget`, the last level keeps every candidate prefix (not only the best `beam`) and
     only the best ones whose items (active or not) add up to <= budget (the best one always)
     are opened, and forced beams on top of them; `weight`: items ranked by their score +
     weight * item score; `prefix_beam`: the levels before the last keep that many beams
-    (at most `beam`)."""
+    (at most `beam`); `outside`: items left out of their beam's softmax normaliser (unless
+    the beam holds only such items)."""
     banned = set(case.exclude[user])
     rows = case.codes.tolist()
     usable = [i for i in range(len(rows)) if case.active[i] and i not in banned]
@@ -77,7 +78,8 @@ def reference(case: Case, scores: np.ndarray, depth: int, user: int,
     for score, prefix in beams:
         below = sorted((rows[i], i) for i in range(len(rows))
                        if case.active[i] and tuple(rows[i][:depth]) == prefix)  # leaf order
-        lse = float(np.logaddexp.reduce([scores[user, i] for _, i in below]))
+        inside = [i for _, i in below if i not in (outside or set())] or [i for _, i in below]
+        lse = float(np.logaddexp.reduce([scores[user, i] for i in inside]))
         final += [(score + scores[user, i] - lse + weight * scores[user, i], i)
                   for _, i in below if i not in banned]
     return [i for _, i in sorted(final, key=lambda c: -c[0])[: case.k]]
@@ -93,20 +95,25 @@ def test_leaves_equal_python_reference(case: Case, data: st.DataObject) -> None:
     budget = data.draw(st.sampled_from([0, 1, 2, 3, 5, 8]))  # 0: every beam opens
     weight = data.draw(st.sampled_from([0.0, 0.5, 3.0]))  # re-scoring of all opened leaves
     prefix_beam = data.draw(st.sampled_from([0, 1, 2, 3]))  # width before the last level
+    out_mask = np.random.default_rng(seed + 1).random(len(case.codes)) < data.draw(
+        st.sampled_from([0.0, 0.3, 0.7]))  # items outside their prefix's normaliser
+    outside = set(np.flatnonzero(out_mask).tolist())
     index = ConstraintIndex.build(case.codes, case.sizes, active=case.active,
                                   dense_limit=2**22 if dense else 0)
     res = beam_search(case.step, case.batch, index, beam=case.beam, k=case.k,
                       exclude=case.exclude, leaf=_leaf_fn(scores, index), leaf_from=depth,
-                      leaf_budget=budget, leaf_weight=weight, prefix_beam=prefix_beam)
+                      leaf_budget=budget, leaf_weight=weight, prefix_beam=prefix_beam,
+                      leaf_outside=torch.from_numpy(out_mask) if outside else None)
     assert (res.unscored is not None) == (weight > 0)  # the beam's own list beside it
     for user in range(case.batch):
         want = reference(case, scores, depth, user, budget=budget, weight=weight,
-                         prefix_beam=prefix_beam)
+                         prefix_beam=prefix_beam, outside=outside)
         got = res.items[user].tolist()
         assert got[: len(want)] == want
         assert all(i == -1 for i in got[len(want):])
         if res.unscored is not None:
-            plain = reference(case, scores, depth, user, budget=budget, prefix_beam=prefix_beam)
+            plain = reference(case, scores, depth, user, budget=budget, prefix_beam=prefix_beam,
+                              outside=outside)
             assert res.unscored.items[user].tolist()[: len(plain)] == plain
         for item, tup in zip(got, res.tuples[user].tolist(), strict=True):
             if item >= 0:

@@ -76,6 +76,7 @@ def beam_search(
     leaf_budget: int = 0,
     leaf_weight: float = 0.0,
     prefix_beam: int = 0,
+    leaf_outside: Tensor | None = None,
 ) -> BeamResult:
     """Top-k items per user by beam search of width `beam` over the index's tuples.
 
@@ -104,6 +105,9 @@ def beam_search(
     `beam`, never more (leaf_from >= 2 only). The last generated level's model step runs on
     every kept prefix, so with two generated levels this width, not N, sets most of the
     decoder's work.
+    leaf_outside: bool [N], items scored against their prefix's normaliser without entering it
+    (new items): their siblings keep the log-probabilities they had without them, so adding
+    items re-ranks no trained item; a prefix holding only such items normalises over them.
     force: items int64 [B, F] (-1 padding) whose first-level prefixes join the beams before the
     leaves (leaf_from = 1 only), scored like any beam: an item outside the top `beam` first
     codes (e.g. a new one, whose code's mass the decoder never learned) can still be reached.
@@ -149,7 +153,7 @@ def beam_search(
     if jump:
         assert leaf is not None
         state, plain = _advance_to_leaves(index, t, state, leaf, leaf_from, excl, k,
-                                          leaf_budget, always, leaf_weight)
+                                          leaf_budget, always, leaf_weight, leaf_outside)
         if plain is not None:
             result = _result(index, t, state, excl, k, constrained)
             result.unscored = _result(index, t, plain, excl, k, constrained)
@@ -223,8 +227,8 @@ def _with_forced(state: _Beams, cand: tuple[Tensor, Tensor, Tensor, Tensor], for
 
 def _advance_to_leaves(index: ConstraintIndex, t: TrieTensors, state: _Beams, leaf: LeafFn,
                        depth: int, excl: Tensor, k: int, budget: int = 0,
-                       always: Tensor | None = None, weight: float = 0.0
-                       ) -> tuple[_Beams, _Beams | None]:
+                       always: Tensor | None = None, weight: float = 0.0,
+                       outside: Tensor | None = None) -> tuple[_Beams, _Beams | None]:
     """Final beams [B, k'] from the items below the beams' prefix nodes (level depth - 1),
     scored by log p(prefix) + log_softmax over the prefix's active items of leaf().
 
@@ -236,7 +240,8 @@ def _advance_to_leaves(index: ConstraintIndex, t: TrieTensors, state: _Beams, le
     [B, W] (forced first codes, whether the decoder ranked them or not) open outside the
     budget: forcing exists to reach items the decoder ranks low. weight > 0: the picks are
     ranked by that score + weight * leaf logit (every opened leaf re-scored), and the beam's
-    own picks (weight 0) come back beside them; else None."""
+    own picks (weight 0) come back beside them; else None. outside: see beam_search's
+    leaf_outside."""
     n_users, n_beams = state.node.shape
     first = t.first_leaf[depth - 1]
     lo = first[state.node].long()  # [B, W] first leaf below each beam
@@ -259,7 +264,12 @@ def _advance_to_leaves(index: ConstraintIndex, t: TrieTensors, state: _Beams, le
     items = t.leaf_item[leaf_node]  # [B, S]
     mask = exists & t.active[items]
     logits = leaf(items, leaf_node, mask).to(state.score.dtype).masked_fill(~mask, float("-inf"))
-    lse = _segment_logsumexp(logits, torch.where(mask, owner, n_beams), n_beams)
+    inside = mask if outside is None else mask & ~outside[items]  # [B, S] in the normaliser
+    lse = _segment_logsumexp(logits, torch.where(inside, owner, n_beams), n_beams)  # [B, W+1]
+    if outside is not None:  # a prefix with no inside item normalises over all of its items
+        every = _segment_logsumexp(logits, torch.where(mask, owner, n_beams), n_beams)
+        lse = torch.where(lse > float("-inf"), lse, every)
+    lse = lse.gather(1, owner)  # [B, S]
     logp = (logits - lse).masked_fill(~mask, float("-inf"))
     allowed = mask & ~_excluded(items, excl)
     score = state.score.to(logp.dtype).gather(1, owner) + logp  # [B, S]
@@ -285,14 +295,14 @@ def _best_leaves(index: ConstraintIndex, t: TrieTensors, leaf_node: Tensor, scor
 
 def _segment_logsumexp(logits: Tensor, segment: Tensor, n_segments: int) -> Tensor:
     """logsumexp of logits [B, S] over the slots of each segment [B, S] (values 0..n_segments,
-    n_segments = a spare for masked slots), read back per slot -> [B, S]."""
+    n_segments = a spare for masked slots) -> [B, n_segments + 1], -inf for an empty one."""
     n_users = logits.shape[0]
     top = torch.full((n_users, n_segments + 1), float("-inf"), dtype=logits.dtype,
                      device=logits.device).scatter_reduce(1, segment, logits, "amax")
-    top = top.nan_to_num(neginf=0.0).gather(1, segment)  # [B, S] the segment's max
+    top = top.nan_to_num(neginf=0.0)  # [B, n_segments + 1] each segment's max (0 if empty)
     total = torch.zeros(n_users, n_segments + 1, dtype=logits.dtype, device=logits.device)
-    total = total.scatter_add(1, segment, (logits - top).exp())
-    return top + total.gather(1, segment).log()
+    total = total.scatter_add(1, segment, (logits - top.gather(1, segment)).exp())
+    return top + total.log()
 
 
 def _excluded(items: Tensor, excl: Tensor) -> Tensor:

@@ -28,6 +28,8 @@ class Bonus:
     rows: Tensor | None = None  # int64 [M]: the rows (needed by expand)
     expand: int = 0  # the beam also expands the prefixes of each user's `expand` best rows
     #                  (head logit + bonus), so a row outside the decoder's top codes is reached
+    apart: bool = False  # the rows stay out of their prefix's leaf normaliser: their trained
+    #                      siblings keep the log-probabilities they had without them
 
     def at(self, users: Tensor, items: Tensor) -> Tensor:
         """Bonus of items (any shape, -1 padding reads 0) for users (same shape) -> float."""
@@ -153,7 +155,9 @@ class Recommender:
                            exclude=exclude, constrained=constrained, device=mem.device,
                            leaf=leaf, leaf_from=self.model.cfg.generated_levels, force=force,
                            leaf_budget=self.leaf_budget, leaf_weight=weight if leaf else 0.0,
-                           prefix_beam=self.prefix_beam)
+                           prefix_beam=self.prefix_beam,
+                           leaf_outside=None if bonus is None or not bonus.apart
+                           else bonus.pos.to(mem.device) >= 0)
         self.invalid.append(cand.invalid_rate)
         if weight and state is not None and leaf is None:
             logit = self.head_logits(state, cand.items)
