@@ -85,17 +85,11 @@ def main() -> None:
         sys.exit(f"coldstart.py {args.phase}: {out} holds no trained model; run `train` first")
     if args.phase == "liger":
         block["liger"] = _liger(ds, Path(args.run), block["selection"], args)
+    elif args.phase == "select":
+        block["selection"] = _select(ds, held, out, block, args)
     else:
-        cat, is_new = _catalog(out, ds, held, _cold_start(_cs(block, args.phase)))
-        h = Harness(cat.snapshot.rec, cat.snapshot.content, is_new)
-        valid, test = (_users(ds, cat, held, back) for back in (1, 0))
-        if args.quick:
-            valid, test = ((c.take(200), w.take(300)) for c, w in (valid, test))
-        if args.phase == "select":
-            args.previous = block.get("selection") if args.reuse_ranking else None
-            block["selection"] = select(h, *valid, args)
-        else:
-            block["test"] = _test(h, *test, block["selection"], cat, args)
+        cat, h, _, test = _harness(out, ds, held, _cold_start(block["selection"]["genrec"]), args)
+        block["test"] = _test(h, *test, block["selection"], cat, args)
     block[f"{args.phase}_seconds"] = round(time.perf_counter() - start, 1)
     block[f"{args.phase}_command"] = "python benchmarks/coldstart.py " + " ".join(sys.argv[1:])
     write_json(result, block)
@@ -121,14 +115,16 @@ def _parse() -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--reuse-ranking", action="store_true",
-                    help="select: keep the new-item ranking and KNN choices already recorded")
+                    help="select: keep the new-item ranking and KNN choices already recorded "
+                         "(step 1; the list policies are searched again)")
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: tiny grids, a few hundred users, results under runs/")
     args = ap.parse_args()
     if args.quick:
         coldstart_select.NEIGHBOURS, coldstart_select.RECENT = (5,), (3, 5)
         coldstart_select.DECAY, coldstart_select.CONTENT_WEIGHT = (0.5,), (0.0, 8.0)
-        coldstart_select.BIAS, coldstart_select.MARGIN = (-2.0, 0.0, 2.0), (0.0, 4.0, 1e9)
+        coldstart_select.SEARCH, coldstart_select.MARGIN = (-2.0, 2.0, 1.0), (0.0, 4.0, 1e9)
+        coldstart_select.VARIANTS = ((1, 1.0, 1.0), (1, 1.0, 0.2))
         coldstart_select.GATE_CONTENT = (0.0, 16.0)
         args.warm_sample = 300
     return args
@@ -138,9 +134,31 @@ def _short(dataset: str) -> str:
     return dataset.removeprefix("amazon2014-")
 
 
-def _cs(block: dict[str, Any], phase: str) -> dict[str, Any]:
-    """The chosen ColdStart once selected (its neighbours shape the catalogue's new rows)."""
-    return block["selection"]["genrec"] if phase == "test" else {}
+def _harness(out: Path, ds: Dataset, held: np.ndarray, cs: ColdStart, args: argparse.Namespace
+             ) -> tuple[Catalog, Harness, tuple[Users, Users], tuple[Users, Users]]:
+    """The catalogue with the held-out items added (cs.neighbours shapes their input rows, read
+    wherever a history holds them), its harness, and (cold, warm) validation and test users."""
+    cat, is_new = _catalog(out, ds, held, cs)
+    h = Harness(cat.snapshot.rec, cat.snapshot.content, is_new)
+    valid, test = (_users(ds, cat, held, back) for back in (1, 0))
+    if args.quick:
+        valid, test = ((c.take(200), w.take(300)) for c, w in (valid, test))
+    return cat, h, valid, test
+
+
+def _select(ds: Dataset, held: np.ndarray, out: Path, block: dict[str, Any],
+            args: argparse.Namespace) -> dict[str, Any]:
+    """select, on a catalogue whose new items' input rows use the neighbours step 1 chooses
+    (as the test pass's catalogue does): when step 1 picks other neighbours than the
+    catalogue was built with, it is built again and step 2 runs on it (step 1 kept)."""
+    args.previous = block.get("selection") if args.reuse_ranking else None
+    neighbours = (args.previous or {}).get("genrec", {}).get("neighbours", ColdStart.neighbours)
+    while True:
+        _, h, valid, _ = _harness(out, ds, held, ColdStart(neighbours=neighbours), args)
+        sel = select(h, *valid, args)
+        if sel["genrec"]["neighbours"] == neighbours:
+            return sel
+        neighbours, args.previous = sel["genrec"]["neighbours"], sel
 
 
 # --- the TIGER-protocol run ------------------------------------------------------------------

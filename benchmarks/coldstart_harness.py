@@ -113,7 +113,8 @@ class Harness:
                 bonus = None
                 if cs is not None:
                     value = (bonus_fn or self.genrec_bonus())(cs, hists, self._new_logits(state))
-                    bonus = Bonus(self.pos, value, self.rows_t, cs.expand, bool(cs.apart))
+                    bonus = Bonus(self.pos, value, self.rows_t, cs.expand,
+                                  bool(cs.apart), cs.scale, cs.offset)
                 excl = [h.tolist() for h in hists]
                 top, cand = self.rec._search(mem, mem_pos, state, K, excl, True, bonus)
                 shipped.append(top.items.numpy())

@@ -24,10 +24,14 @@ NEIGHBOURS = (1, 2, 5, 10, 20)
 RECENT = (1, 2, 3, 5, 10, 20)
 DECAY = (0.25, 0.5, 0.75, 1.0)
 CONTENT_WEIGHT = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
-BIAS = (-8.0, -6.0, -4.0, -3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 6.0,
-        8.0, 12.0, 16.0, 20.0, 24.0)  # ascending; a search stops at the first over the budget
-ANCHOR_BEST = (1.0, 0.0)  # the bonus relative to the user's best new match, or to cosine 1
-APART = (1, 0)  # new items out of their prefix's leaf normaliser, or in it
+SEARCH = (-8.0, 24.0, 0.125)  # generation: the bias (scale 1) or the offset (scale < 1) is
+#   bisected in [lo, hi] to this step: the largest value whose warm drop stays within budget
+# generation variants (apart, anchor_best, scale): new items out of their prefix's normaliser
+# (apart 1) or in it (0, the way before 0.7); the bonus relative to the user's best new match
+# (anchor 1) or to cosine 1 (0); their beam scores calibrated as scale * score + offset (apart
+# 1; the bias stays the scale-1 variant's, so the re-scored list keeps its bonus)
+VARIANTS = ((1, 1.0, 1.0), (1, 1.0, 0.5), (1, 1.0, 0.3), (1, 1.0, 0.2), (1, 1.0, 0.15),
+            (1, 1.0, 0.1), (1, 0.0, 1.0), (0, 1.0, 1.0), (0, 0.0, 1.0))
 MARGIN = tuple(np.arange(-4.0, 40.0, 0.5).tolist()) + (1e9,)  # 1e9: a pick always shows
 GATE_CONTENT = (0.0, 4.0, 8.0, 16.0, 32.0, 64.0)
 
@@ -69,27 +73,26 @@ def select(h: Harness, cold: Users, warm_all: Users, args: argparse.Namespace
     sel["knn_gate"] = {f"eps=0.{n}": _select_knn_gate(h, cold, warm, sel["knn"]["slots"], n,
                                                        base["shipped"], args.budget)
                        for n in (1, 2)}
-    if args.previous and "expand_search" in args.previous:  # generation as chosen before
-        bias, expand = args.previous["genrec"]["bias"], args.previous["expand_search"]
-        anchor = args.previous["genrec"].get("anchor_best", 1.0)
-        apart = args.previous["genrec"].get("apart", 0)  # before 0.7 new items joined it
-        sel["bias_search"] = args.previous["bias_search"]
-    else:
-        best_gen, sel["bias_search"] = (-1.0, BIAS[0], ANCHOR_BEST[0], APART[0]), {}
-        for ap, a in itertools.product(APART, ANCHOR_BEST):
-            r, b, sel["bias_search"][f"apart={ap}/anchor_best={a:g}"] = _select_bias(
-                h, cold, warm, replace(scorer, anchor_best=a, apart=ap), base["beam"],
-                args.budget)
-            best_gen = max(best_gen, (r, b, a, ap))
-        _, bias, anchor, apart = best_gen
-        expand = _select_expand(h, cold, warm, replace(
-            scorer, bias=bias, anchor_best=anchor, apart=apart), base, args.budget)
-    sel["expand_search"] = expand
+    best_gen: tuple[float, ColdStart] = (-1.0, scorer)
+    sel["bias_search"], biases = {}, {}
+    for ap, a, sc in VARIANTS:
+        trial = replace(scorer, anchor_best=a, apart=ap, scale=sc, offset=0.0,
+                        bias=biases.get((ap, a), 0.0))
+        field = "bias" if sc == 1.0 else "offset"
+        r, trial, sel["bias_search"][f"apart={ap}/anchor_best={a:g}/scale={sc:g}"] = _select_bias(
+            h, cold, warm, trial, field, base["beam"], args.budget)
+        if sc == 1.0:
+            biases[ap, a] = trial.bias
+        if r > best_gen[0]:
+            best_gen = (r, trial)
+    gen = best_gen[1]
+    sel["expand_search"] = expand = _select_expand(h, cold, warm, gen, base, args.budget)
     best_expand = max(expand, key=lambda e: (e["ok"], e["recall@20"]))["expand"]
     for name, cs in (("genrec", scorer), ("head_only", replace(scorer, content_weight=0.0)),
                      ("content_only", scorer)):
-        sel[name] = asdict(replace(cs, bias=bias, anchor_best=anchor, expand=best_expand,
-                                   apart=apart,
+        sel[name] = asdict(replace(cs, bias=gen.bias, anchor_best=gen.anchor_best,
+                                   expand=best_expand, apart=gen.apart, scale=gen.scale,
+                                   offset=gen.offset,
                                    margin=(margins[name, 1], margins[name, 2]),
                                    gate_content=(gates[name, 1], gates[name, 2])))
     save_coldstart(args.out_dir, ColdStart(**sel["genrec"]))  # the TIGER run's own choice
@@ -142,26 +145,37 @@ def _select_knn_gate(h: Harness, cold: Users, warm: Users, knn: dict[str, Any], 
     return {"threshold": best[1], "trail": trail}
 
 
-def _select_bias(h: Harness, cold: Users, warm: Users, cs: ColdStart, base: float,
-                 budget: float) -> tuple[float, float, list[dict]]:
-    """Generation: the bias (BIAS, ascending) with the best cold users' beam-only Recall@20
-    while warm users' beam-only Recall@10 drops at most `budget` -> (that Recall@20, bias,
-    trail)."""
-    trail, best = [], (-1.0, BIAS[0])  # nothing within budget: the lowest bias (see trail)
-    for b in BIAS:
-        trial = replace(cs, bias=b)
-        change = metrics(h.lists(warm, trial)["beam"], warm)["recall@10"] / base - 1
-        entry = {"bias": b, "in_catalogue_change": round(change, 4)}
+def _select_bias(h: Harness, cold: Users, warm: Users, cs: ColdStart, field: str, base: float,
+                 budget: float) -> tuple[float, ColdStart, list[dict]]:
+    """Generation: cs's `field` (bias or offset) bisected in SEARCH's range to its step, taking
+    the upper half while warm users' beam-only Recall@10 drops at most `budget` (the drop
+    grows with it); of the values tried within budget, the one with the best cold users'
+    beam-only Recall@20 -> (that Recall@20, cs with it, trail of every value tried)."""
+    lo, hi, step = SEARCH
+    trail: list[dict] = []
+    best = (-1.0, replace(cs, **{field: lo}))  # nothing within budget: the lowest (see trail)
+
+    def trial(value: float) -> bool:
+        nonlocal best
+        t = replace(cs, **{field: value})
+        change = metrics(h.lists(warm, t)["beam"], warm)["recall@10"] / base - 1
+        entry = {field: value, "in_catalogue_change": round(change, 4)}
         if change < -budget:
             trail.append(entry)
-            break
-        reading = metrics(h.lists(cold, trial)["beam"], cold, 20)
-        log(f"apart {cs.apart} anchor_best {cs.anchor_best:g} bias {b:+g}: in-catalogue "
-            f"{change:+.2%}, "
-            f"cold users {reading}")
+            return False
+        reading = metrics(h.lists(cold, t)["beam"], cold, 20)
+        log(f"apart {cs.apart} anchor_best {cs.anchor_best:g} scale {cs.scale:g} {field} "
+            f"{value:+g}: in-catalogue {change:+.2%}, cold users {reading}")
         trail.append(entry | reading)
-        best = max(best, (reading["recall@20"], b))
-    return best[0], best[1], trail
+        if reading["recall@20"] > best[0]:
+            best = (reading["recall@20"], t)
+        return True
+
+    if trial(lo) and not trial(hi):
+        while hi - lo > step:
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if trial(mid) else (lo, mid)
+    return best[0], best[1], sorted(trail, key=lambda e: e[field])
 
 
 def _select_expand(h: Harness, cold: Users, warm: Users, cs: ColdStart,

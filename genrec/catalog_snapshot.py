@@ -109,7 +109,8 @@ class Snapshot:
         cs, rows = self.coldstart, torch.from_numpy(new)
         if not fresh:
             bonus = Bonus(self._new_pos, new_item_bonus(cs, self.content, hists, new), rows,
-                          cs.expand, bool(cs.apart))
+                          cs.expand, bool(cs.apart),
+                          cs.scale, cs.offset)
             res = self.rec.recommend(hists, k, exclude=exclude, bonus=bonus)
             return _pairs(res.items.tolist(), res.scores.tolist())
         res, cand_logit, new_logit = self.rec.recommend_with_logits(

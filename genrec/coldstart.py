@@ -23,7 +23,9 @@ Two ways to show them:
   below them as usual. With `apart = 1` a new item is scored against its prefix's trained
   items without joining their softmax normaliser, so the trained items keep exactly the
   scores they had before it was added: a bonus then moves new items up without pushing
-  their trained siblings down below other prefixes' items.
+  their trained siblings down below other prefixes' items; their whole beam score then
+  becomes `scale` x score + `offset` (a calibration: a score the model never learned carries
+  less than its spread suggests).
 - fresh slots (`fresh = n`, TIGER's epsilon): the beam ranks the trained items; the user's n
   best new items then take the last slots, each while its gate (head logit, less
   `gate_content` times how far its cosine falls short of 1) is within `margin` nats of the
@@ -58,18 +60,24 @@ class ColdStart:
     recent: int = 2  # history items in the user's content query
     decay: float = 0.75  # weight of a history item per step of age in that query
     content_weight: float = 32.0  # nats per unit of cosine between query and new item
-    bias: float = 3.0  # generation: nats added to a new item whose cosine reaches the anchor
+    bias: float = 3.25  # generation: nats added to a new item whose cosine reaches the anchor
     anchor_best: float = 1.0  # generation: the bonus's anchor, 1: the user's best new match
     #   (every user's best new item gains `bias`), 0: cosine 1 (only close matches gain, so a
     #   user whose history matches no new item is left alone); between: a mix of the two
-    expand: int = 2  # generation: the beam also expands the first codes of the user's
+    expand: int = 10  # generation: the beam also expands the first codes of the user's
     #                  `expand` best new items (see Bonus.expand)
     apart: int = 1  # generation: 1: new items stay out of their prefix's leaf normaliser (their
     #                 trained siblings keep their scores), 0: they join it
-    margin: tuple[float, ...] = (11.0, 8.0)  # fresh slots: a pick displaces a trained item
+    scale: float = 0.2  # generation, apart = 1: a new item's beam score (log p of its prefix
+    #   + its leaf log-prob, bonus included) becomes scale * score + offset; a scale below 1
+    #   pulls the scores of items the model never learned towards one level, so they land
+    #   mid-list rather than on top for some users and nowhere for others (re-scoring then adds
+    #   item_weight x the head logit, bonus included, as for any item)
+    offset: float = -3.875  # generation, apart = 1: see scale
+    margin: tuple[float, ...] = (32.5, 14.0)  # fresh slots: a pick displaces a trained item
     #   while its gate (head logit + gate_content * (cosine - 1)) is within margin[n - 1] nats
     #   of that item's logit, for a cap of n (the last entry serves larger caps)
-    gate_content: tuple[float, ...] = (16.0, 16.0)  # fresh slots: the gate's content weight
+    gate_content: tuple[float, ...] = (64.0, 32.0)  # fresh slots: the gate's content weight
     #   per cap (empty: 0, the head logit alone)
 
     def margin_for(self, slots: int) -> float:
@@ -105,6 +113,8 @@ def load_coldstart(run_dir: str | Path) -> ColdStart:
         if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in numbers):
             raise DataError(f"{key}: want a number or a list of numbers, got {value!r}",
                             path=path)
+    if raw.get("scale", 1.0) <= 0:
+        raise DataError(f"scale: want a number > 0, got {raw['scale']!r}", path=path)
     return ColdStart(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
 
 

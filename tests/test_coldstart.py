@@ -204,7 +204,8 @@ def test_a_runs_coldstart_json_is_read_and_a_bad_key_named(head_run, tmp_path):
     (out / coldstart.COLDSTART_FILE).write_text('{"neighbors": 3}')
     with pytest.raises(ValueError, match=r"coldstart\.json.*neighbors"):
         Catalog(out, persist=False)
-    for text, named in (('{"margin": [1, "x"]}', "margin"), ('[3]', "JSON object")):
+    for text, named in (('{"margin": [1, "x"]}', "margin"), ('[3]', "JSON object"),
+                        ('{"scale": 0}', "scale")):
         (out / coldstart.COLDSTART_FILE).write_text(text)
         with pytest.raises(ValueError, match=rf"coldstart\.json.*{named}"):
             Catalog(out, persist=False)

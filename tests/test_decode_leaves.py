@@ -34,7 +34,8 @@ def _leaf_fn(scores: np.ndarray, index: ConstraintIndex):
 
 def reference(case: Case, scores: np.ndarray, depth: int, user: int,
               force: list[int] | None = None, budget: int = 0, weight: float = 0.0,
-              prefix_beam: int = 0, outside: set[int] | None = None) -> list[int]:
+              prefix_beam: int = 0, outside: set[int] | None = None, scale: float = 1.0,
+              offset: float = 0.0) -> list[int]:
     """Beam search over the first `depth` levels with dicts and loops, then every item; with
     `force` (depth 1), the first codes of those items join the beams (after them, once);
     with `budget`, the last level keeps every candidate prefix (not only the best `beam`) and
@@ -42,7 +43,7 @@ def reference(case: Case, scores: np.ndarray, depth: int, user: int,
     are opened, and forced beams on top of them; `weight`: items ranked by their score +
     weight * item score; `prefix_beam`: the levels before the last keep that many beams
     (at most `beam`); `outside`: items left out of their beam's softmax normaliser (unless
-    the beam holds only such items)."""
+    the beam holds only such items), their score (prefix + leaf log-prob) -> scale * it + offset."""
     banned = set(case.exclude[user])
     rows = case.codes.tolist()
     usable = [i for i in range(len(rows)) if case.active[i] and i not in banned]
@@ -80,8 +81,9 @@ def reference(case: Case, scores: np.ndarray, depth: int, user: int,
                        if case.active[i] and tuple(rows[i][:depth]) == prefix)  # leaf order
         inside = [i for _, i in below if i not in (outside or set())] or [i for _, i in below]
         lse = float(np.logaddexp.reduce([scores[user, i] for i in inside]))
-        final += [(score + scores[user, i] - lse + weight * scores[user, i], i)
-                  for _, i in below if i not in banned]
+        cal = {i: (scale, offset) if i in (outside or set()) else (1.0, 0.0) for _, i in below}
+        final += [(cal[i][0] * (score + scores[user, i] - lse) + cal[i][1]
+                   + weight * scores[user, i], i) for _, i in below if i not in banned]
     return [i for _, i in sorted(final, key=lambda c: -c[0])[: case.k]]
 
 
@@ -98,22 +100,26 @@ def test_leaves_equal_python_reference(case: Case, data: st.DataObject) -> None:
     out_mask = np.random.default_rng(seed + 1).random(len(case.codes)) < data.draw(
         st.sampled_from([0.0, 0.3, 0.7]))  # items outside their prefix's normaliser
     outside = set(np.flatnonzero(out_mask).tolist())
+    scale, offset = data.draw(st.sampled_from([(1.0, 0.0), (0.3, -1.5), (1.0, 2.0)]))
     index = ConstraintIndex.build(case.codes, case.sizes, active=case.active,
                                   dense_limit=2**22 if dense else 0)
     res = beam_search(case.step, case.batch, index, beam=case.beam, k=case.k,
                       exclude=case.exclude, leaf=_leaf_fn(scores, index), leaf_from=depth,
                       leaf_budget=budget, leaf_weight=weight, prefix_beam=prefix_beam,
-                      leaf_outside=torch.from_numpy(out_mask) if outside else None)
+                      leaf_outside=torch.from_numpy(out_mask) if outside else None,
+                      outside_scale=scale, outside_offset=offset)
     assert (res.unscored is not None) == (weight > 0)  # the beam's own list beside it
     for user in range(case.batch):
         want = reference(case, scores, depth, user, budget=budget, weight=weight,
-                         prefix_beam=prefix_beam, outside=outside)
+                         prefix_beam=prefix_beam, outside=outside, scale=scale,
+                         offset=offset)
         got = res.items[user].tolist()
         assert got[: len(want)] == want
         assert all(i == -1 for i in got[len(want):])
         if res.unscored is not None:
             plain = reference(case, scores, depth, user, budget=budget, prefix_beam=prefix_beam,
-                              outside=outside)
+                              outside=outside, scale=scale,
+                         offset=offset)
             assert res.unscored.items[user].tolist()[: len(plain)] == plain
         for item, tup in zip(got, res.tuples[user].tolist(), strict=True):
             if item >= 0:

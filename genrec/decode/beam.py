@@ -77,6 +77,8 @@ def beam_search(
     leaf_weight: float = 0.0,
     prefix_beam: int = 0,
     leaf_outside: Tensor | None = None,
+    outside_scale: float = 1.0,
+    outside_offset: float = 0.0,
 ) -> BeamResult:
     """Top-k items per user by beam search of width `beam` over the index's tuples.
 
@@ -108,6 +110,9 @@ def beam_search(
     leaf_outside: bool [N], items scored against their prefix's normaliser without entering it
     (new items): their siblings keep the log-probabilities they had without them, so adding
     items re-ranks no trained item; a prefix holding only such items normalises over them.
+    outside_scale, outside_offset: their whole score (log p(prefix) + that leaf log-prob) becomes
+    scale * score + offset; a scale below 1 pulls scores the model never learned towards one
+    level (a calibration). Re-scoring (leaf_weight) then adds weight * leaf logit as usual.
     force: items int64 [B, F] (-1 padding) whose first-level prefixes join the beams before the
     leaves (leaf_from = 1 only), scored like any beam: an item outside the top `beam` first
     codes (e.g. a new one, whose code's mass the decoder never learned) can still be reached.
@@ -153,7 +158,8 @@ def beam_search(
     if jump:
         assert leaf is not None
         state, plain = _advance_to_leaves(index, t, state, leaf, leaf_from, excl, k,
-                                          leaf_budget, always, leaf_weight, leaf_outside)
+                                          leaf_budget, always, leaf_weight, leaf_outside,
+                                          (outside_scale, outside_offset))
         if plain is not None:
             result = _result(index, t, state, excl, k, constrained)
             result.unscored = _result(index, t, plain, excl, k, constrained)
@@ -228,7 +234,9 @@ def _with_forced(state: _Beams, cand: tuple[Tensor, Tensor, Tensor, Tensor], for
 def _advance_to_leaves(index: ConstraintIndex, t: TrieTensors, state: _Beams, leaf: LeafFn,
                        depth: int, excl: Tensor, k: int, budget: int = 0,
                        always: Tensor | None = None, weight: float = 0.0,
-                       outside: Tensor | None = None) -> tuple[_Beams, _Beams | None]:
+                       outside: Tensor | None = None,
+                       calibration: tuple[float, float] = (1.0, 0.0)
+                       ) -> tuple[_Beams, _Beams | None]:
     """Final beams [B, k'] from the items below the beams' prefix nodes (level depth - 1),
     scored by log p(prefix) + log_softmax over the prefix's active items of leaf().
 
@@ -240,8 +248,8 @@ def _advance_to_leaves(index: ConstraintIndex, t: TrieTensors, state: _Beams, le
     [B, W] (forced first codes, whether the decoder ranked them or not) open outside the
     budget: forcing exists to reach items the decoder ranks low. weight > 0: the picks are
     ranked by that score + weight * leaf logit (every opened leaf re-scored), and the beam's
-    own picks (weight 0) come back beside them; else None. outside: see beam_search's
-    leaf_outside."""
+    own picks (weight 0) come back beside them; else None. outside, calibration: beam_search's
+    leaf_outside and (outside_scale, outside_offset)."""
     n_users, n_beams = state.node.shape
     first = t.first_leaf[depth - 1]
     lo = first[state.node].long()  # [B, W] first leaf below each beam
@@ -273,6 +281,9 @@ def _advance_to_leaves(index: ConstraintIndex, t: TrieTensors, state: _Beams, le
     logp = (logits - lse).masked_fill(~mask, float("-inf"))
     allowed = mask & ~_excluded(items, excl)
     score = state.score.to(logp.dtype).gather(1, owner) + logp  # [B, S]
+    if outside is not None and calibration != (1.0, 0.0):
+        scale, offset = calibration
+        score = torch.where(mask & outside[items], scale * score + offset, score)
     plain = _best_leaves(index, t, leaf_node, score, allowed, k) if weight else None
     if weight:
         score = score + weight * logits

@@ -30,6 +30,8 @@ class Bonus:
     #                  (head logit + bonus), so a row outside the decoder's top codes is reached
     apart: bool = False  # the rows stay out of their prefix's leaf normaliser: their trained
     #                      siblings keep the log-probabilities they had without them
+    scale: float = 1.0  # with apart: the rows' beam scores become scale * score + offset (a
+    offset: float = 0.0  #   calibration of scores the model never learned)
 
     def at(self, users: Tensor, items: Tensor) -> Tensor:
         """Bonus of items (any shape, -1 padding reads 0) for users (same shape) -> float."""
@@ -157,7 +159,9 @@ class Recommender:
                            leaf_budget=self.leaf_budget, leaf_weight=weight if leaf else 0.0,
                            prefix_beam=self.prefix_beam,
                            leaf_outside=None if bonus is None or not bonus.apart
-                           else bonus.pos.to(mem.device) >= 0)
+                           else bonus.pos.to(mem.device) >= 0,
+                           outside_scale=1.0 if bonus is None else bonus.scale,
+                           outside_offset=0.0 if bonus is None else bonus.offset)
         self.invalid.append(cand.invalid_rate)
         if weight and state is not None and leaf is None:
             logit = self.head_logits(state, cand.items)
