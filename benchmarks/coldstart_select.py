@@ -73,11 +73,11 @@ def select(h: Harness, cold: Users, warm_all: Users, args: argparse.Namespace
     sel["knn_gate"] = {f"eps=0.{n}": _select_knn_gate(h, cold, warm, sel["knn"]["slots"], n,
                                                        base["shipped"], args.budget)
                        for n in (1, 2)}
-    best_gen: tuple[float, ColdStart] = (-1.0, scorer)
+    best_gen: tuple[float, ColdStart] = (-2.0, scorer)  # the first variant's, even if none fit
     sel["bias_search"], biases = {}, {}
     for ap, a, sc in VARIANTS:
-        trial = replace(scorer, anchor_best=a, apart=ap, scale=sc, offset=0.0,
-                        bias=biases.get((ap, a), 0.0))
+        trial = replace(scorer, anchor_best=a, apart=ap, scale=sc, offset=0.0, expand=2,
+                        bias=biases.get((ap, a), 0.0))  # expand 2 while searching (0.7's runs)
         field = "bias" if sc == 1.0 else "offset"
         r, trial, sel["bias_search"][f"apart={ap}/anchor_best={a:g}/scale={sc:g}"] = _select_bias(
             h, cold, warm, trial, field, base["beam"], args.budget)

@@ -22,10 +22,10 @@ Two ways to show them:
   also expands the first codes of the user's `expand` best new items and scores everything
   below them as usual. With `apart = 1` a new item is scored against its prefix's trained
   items without joining their softmax normaliser, so the trained items keep exactly the
-  scores they had before it was added: a bonus then moves new items up without pushing
-  their trained siblings down below other prefixes' items; their whole beam score then
-  becomes `scale` x score + `offset` (a calibration: a score the model never learned carries
-  less than its spread suggests).
+  scores they had before it was added (new items still take leaf budget): a bonus then
+  moves new items up without pushing their trained siblings below other prefixes' items;
+  their whole beam score then becomes `scale` x score + `offset` (a calibration: a score the
+  model never learned carries less than its spread suggests).
 - fresh slots (`fresh = n`, TIGER's epsilon): the beam ranks the trained items; the user's n
   best new items then take the last slots, each while its gate (head logit, less
   `gate_content` times how far its cosine falls short of 1) is within `margin` nats of the
@@ -115,6 +115,9 @@ def load_coldstart(run_dir: str | Path) -> ColdStart:
                             path=path)
     if raw.get("scale", 1.0) <= 0:
         raise DataError(f"scale: want a number > 0, got {raw['scale']!r}", path=path)
+    if raw.get("apart", 0) not in (0, 1):
+        raise DataError(f"apart: want 0 or 1, got {raw['apart']!r}", path=path)
+    raw = {"apart": 0} | raw  # a file from before 0.7: its constants were chosen that way
     return ColdStart(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
 
 

@@ -193,6 +193,16 @@ def test_generated_new_items_leave_the_trained_items_scores_as_they_were(leaf_ru
             else:
                 moved += [abs(s - old[r]) > 1e-3 for r, s in kept if r in old]
     assert any(moved)
+    shifted = []  # the calibration's offset moves every generated new item's score by itself
+    for offset in (0.0, -0.5):
+        cat = Catalog(out, persist=False, coldstart=coldstart.ColdStart(
+            bias=3.0, apart=1, scale=1.0, offset=offset))
+        cat.add(_twins(cat, twin_of))
+        shifted.append({(u, r): s for u, lst in enumerate(cat.snapshot.recommend(hists, 10, excl))
+                        for r, s in lst if r >= cat.snapshot.n_trained})
+    both = shifted[0].keys() & shifted[1].keys()
+    assert both and all(shifted[1][x] - shifted[0][x] == pytest.approx(-0.5, abs=1e-4)
+                        for x in both)
 
 
 def test_a_runs_coldstart_json_is_read_and_a_bad_key_named(head_run, tmp_path):
@@ -201,11 +211,13 @@ def test_a_runs_coldstart_json_is_read_and_a_bad_key_named(head_run, tmp_path):
     chosen = coldstart.ColdStart(neighbours=3, content_weight=7.0, margin=(1.0, -2.0))
     coldstart.save_coldstart(out, chosen)
     assert Catalog(out, persist=False).coldstart == chosen
+    (out / coldstart.COLDSTART_FILE).write_text('{"neighbours": 3}')  # written before 0.7
+    assert Catalog(out, persist=False).coldstart.apart == 0  # scored the way it was chosen
     (out / coldstart.COLDSTART_FILE).write_text('{"neighbors": 3}')
     with pytest.raises(ValueError, match=r"coldstart\.json.*neighbors"):
         Catalog(out, persist=False)
     for text, named in (('{"margin": [1, "x"]}', "margin"), ('[3]', "JSON object"),
-                        ('{"scale": 0}', "scale")):
+                        ('{"scale": 0}', "scale"), ('{"apart": 0.5}', "apart")):
         (out / coldstart.COLDSTART_FILE).write_text(text)
         with pytest.raises(ValueError, match=rf"coldstart\.json.*{named}"):
             Catalog(out, persist=False)

@@ -35,7 +35,7 @@ def _leaf_fn(scores: np.ndarray, index: ConstraintIndex):
 def reference(case: Case, scores: np.ndarray, depth: int, user: int,
               force: list[int] | None = None, budget: int = 0, weight: float = 0.0,
               prefix_beam: int = 0, outside: set[int] | None = None, scale: float = 1.0,
-              offset: float = 0.0) -> list[int]:
+              offset: float = 0.0, scored: bool = False) -> list:
     """Beam search over the first `depth` levels with dicts and loops, then every item; with
     `force` (depth 1), the first codes of those items join the beams (after them, once);
     with `budget`, the last level keeps every candidate prefix (not only the best `beam`) and
@@ -43,7 +43,8 @@ def reference(case: Case, scores: np.ndarray, depth: int, user: int,
     are opened, and forced beams on top of them; `weight`: items ranked by their score +
     weight * item score; `prefix_beam`: the levels before the last keep that many beams
     (at most `beam`); `outside`: items left out of their beam's softmax normaliser (unless
-    the beam holds only such items), their score (prefix + leaf log-prob) -> scale * it + offset."""
+    the beam holds only such items), their score (prefix + leaf log-prob) -> scale * it + offset.
+    scored: (score, item) pairs instead of items."""
     banned = set(case.exclude[user])
     rows = case.codes.tolist()
     usable = [i for i in range(len(rows)) if case.active[i] and i not in banned]
@@ -84,7 +85,8 @@ def reference(case: Case, scores: np.ndarray, depth: int, user: int,
         cal = {i: (scale, offset) if i in (outside or set()) else (1.0, 0.0) for _, i in below}
         final += [(cal[i][0] * (score + scores[user, i] - lse) + cal[i][1]
                    + weight * scores[user, i], i) for _, i in below if i not in banned]
-    return [i for _, i in sorted(final, key=lambda c: -c[0])[: case.k]]
+    best = sorted(final, key=lambda c: -c[0])[: case.k]
+    return best if scored else [i for _, i in best]
 
 
 @SETTINGS
@@ -116,6 +118,11 @@ def test_leaves_equal_python_reference(case: Case, data: st.DataObject) -> None:
         got = res.items[user].tolist()
         assert got[: len(want)] == want
         assert all(i == -1 for i in got[len(want):])
+        pairs = reference(case, scores, depth, user, budget=budget, weight=weight,
+                          prefix_beam=prefix_beam, outside=outside, scale=scale, offset=offset,
+                          scored=True)  # the scores too, calibration included
+        np.testing.assert_allclose(res.scores[user, : len(pairs)].numpy(),
+                                   [sc for sc, _ in pairs], rtol=1e-5, atol=1e-5)
         if res.unscored is not None:
             plain = reference(case, scores, depth, user, budget=budget, prefix_beam=prefix_beam,
                               outside=outside, scale=scale,

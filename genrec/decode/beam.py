@@ -108,8 +108,9 @@ def beam_search(
     every kept prefix, so with two generated levels this width, not N, sets most of the
     decoder's work.
     leaf_outside: bool [N], items scored against their prefix's normaliser without entering it
-    (new items): their siblings keep the log-probabilities they had without them, so adding
-    items re-ranks no trained item; a prefix holding only such items normalises over them.
+    (new items): every trained item scored keeps the score it had without them (they still
+    take leaf budget and beam width, so one near the budget's edge can drop out); a prefix
+    holding only such items normalises over them.
     outside_scale, outside_offset: their whole score (log p(prefix) + that leaf log-prob) becomes
     scale * score + offset; a scale below 1 pulls scores the model never learned towards one
     level (a calibration). Re-scoring (leaf_weight) then adds weight * leaf logit as usual.
