@@ -51,7 +51,7 @@ from coldstart_select import select
 
 from genrec.api import make_index
 from genrec.catalog import Catalog
-from genrec.coldstart import ColdStart, load_content
+from genrec.coldstart import ColdStart, coldstart_from_dict, load_content
 from genrec.data import Dataset, Split, load_dataset
 from genrec.io import read_json, write_json
 from genrec.model import GenerativeRecommender
@@ -88,7 +88,8 @@ def main() -> None:
     elif args.phase == "select":
         block["selection"] = _select(ds, held, out, block, args)
     else:
-        cat, h, _, test = _harness(out, ds, held, _cold_start(block["selection"]["genrec"]), args)
+        chosen = coldstart_from_dict(block["selection"]["genrec"])
+        cat, h, _, test = _harness(out, ds, held, chosen, args)
         block["test"] = _test(h, *test, block["selection"], cat, args)
     block[f"{args.phase}_seconds"] = round(time.perf_counter() - start, 1)
     block[f"{args.phase}_command"] = "python benchmarks/coldstart.py " + " ".join(sys.argv[1:])
@@ -208,7 +209,8 @@ def _users(ds: Dataset, cat: Catalog, held: np.ndarray, back: int) -> tuple[User
 # --- the test pass ----------------------------------------------------------------------------
 def _test(h: Harness, cold: Users, warm: Users, sel: dict[str, Any], cat: Catalog,
           args: argparse.Namespace) -> dict[str, Any]:
-    chosen = {name: _cold_start(sel[name]) for name in ("genrec", "head_only", "content_only")}
+    chosen = {name: coldstart_from_dict(sel[name])
+              for name in ("genrec", "head_only", "content_only")}
     rank = {"genrec": "genrec", "head_only": "head", "content_only": "content"}
     out: dict[str, Any] = {"n_cold_users": len(cold), "n_warm_users": len(warm),
                            "check": _check(h, cat, cold, chosen["genrec"])}
@@ -263,12 +265,6 @@ def _test(h: Harness, cold: Users, warm: Users, sel: dict[str, Any], cat: Catalo
     return out
 
 
-def _cold_start(raw: dict[str, Any]) -> ColdStart:
-    """A recorded choice; one made before `apart` existed ran with new items in the normaliser."""
-    raw = {"apart": 0} | raw
-    return ColdStart(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
-
-
 def _change(lists: np.ndarray, users: Users, base: float) -> float:
     return round(metrics(lists, users)["recall@10"] / base - 1, 4)
 
@@ -301,7 +297,7 @@ def _liger(ds: Dataset, run_dir: Path, sel: dict[str, Any], args: argparse.Names
     is_new = np.zeros(len(ids), dtype=bool)
     is_new[row[~seen]] = True
     h = Harness(rec, load_content(run_dir / "index", len(ids)), is_new)
-    cs = _cold_start(sel["genrec"])
+    cs = coldstart_from_dict(sel["genrec"])
     h.set_neighbours(cs.neighbours)
     groups: tuple[list, list] = ([], [])
     for s in ds.sequences:

@@ -19,12 +19,13 @@ from genrec.coldstart import (
     content_cosines,
     content_query,
     fill_fresh,
+    generation_bonus,
     new_item_bonus,
     unit,
 )
 from genrec.evaluate import ranking_metrics
 from genrec.io import progress
-from genrec.model.recommender import Bonus, Recommender
+from genrec.model.recommender import Recommender
 
 BATCH = 256
 K = 10
@@ -64,6 +65,7 @@ class Harness:
         self.rows_t = torch.from_numpy(self.new_rows)
         self.pos = torch.full((len(is_new),), -1, dtype=torch.long)
         self.pos[torch.from_numpy(self.new_rows)] = torch.arange(len(self.new_rows))
+        self.new_mask = self.pos >= 0  # bool [N]
         sims = content[self.new_rows] @ content[self.base_rows].T  # [M, T]
         self.near = self.base_rows[np.argsort(-sims, axis=1, kind="stable")[:, :64]]  # [M, 64]
         self.active = rec.constraint
@@ -113,8 +115,7 @@ class Harness:
                 bonus = None
                 if cs is not None:
                     value = (bonus_fn or self.genrec_bonus())(cs, hists, self._new_logits(state))
-                    bonus = Bonus(self.pos, value, self.rows_t, cs.expand,
-                                  bool(cs.apart), cs.scale, cs.offset)
+                    bonus = generation_bonus(cs, value, self.pos, self.new_mask, self.rows_t)
                 excl = [h.tolist() for h in hists]
                 top, cand = self.rec._search(mem, mem_pos, state, K, excl, True, bonus)
                 shipped.append(top.items.numpy())

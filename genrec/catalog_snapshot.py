@@ -11,10 +11,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from genrec.coldstart import ColdStart, content_cosines, fill_fresh, new_item_bonus
+from genrec.coldstart import (
+    ColdStart,
+    content_cosines,
+    fill_fresh,
+    generation_bonus,
+    new_item_bonus,
+)
 from genrec.errors import GenrecError
 from genrec.explain import Labels
-from genrec.model.recommender import Bonus, Recommender
+from genrec.model.recommender import Recommender
 
 
 class UnknownItem(GenrecError, KeyError):
@@ -108,9 +114,8 @@ class Snapshot:
         assert self.content is not None
         cs, rows = self.coldstart, torch.from_numpy(new)
         if not fresh:
-            bonus = Bonus(self._new_pos, new_item_bonus(cs, self.content, hists, new), rows,
-                          cs.expand, bool(cs.apart),
-                          cs.scale, cs.offset)
+            bonus = generation_bonus(cs, new_item_bonus(cs, self.content, hists, new),
+                                     self._new_pos, self._new_mask, rows)
             res = self.rec.recommend(hists, k, exclude=exclude, bonus=bonus)
             return _pairs(res.items.tolist(), res.scores.tolist())
         res, cand_logit, new_logit = self.rec.recommend_with_logits(
@@ -135,6 +140,11 @@ class Snapshot:
         pos = torch.full((len(self.item_ids),), -1, dtype=torch.long)
         pos[torch.from_numpy(self._new_rows)] = torch.arange(len(self._new_rows))
         return pos
+
+    @cached_property
+    def _new_mask(self) -> torch.Tensor:
+        """bool [N]: the active rows added after training."""
+        return self._new_pos >= 0
 
 
 def _pairs(items: list[list[int]], scores: list[list[float]]) -> list[list[tuple[int, float]]]:

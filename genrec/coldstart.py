@@ -48,6 +48,7 @@ from torch import Tensor
 
 from genrec.errors import DataError
 from genrec.io import read_json, read_npy, write_json, write_npy
+from genrec.model.recommender import Bonus
 
 CONTENT_FILE = "content.npy"  # float16 [n_items, d] unit text vectors, beside the index
 
@@ -117,7 +118,13 @@ def load_coldstart(run_dir: str | Path) -> ColdStart:
         raise DataError(f"scale: want a number > 0, got {raw['scale']!r}", path=path)
     if raw.get("apart", 0) not in (0, 1):
         raise DataError(f"apart: want 0 or 1, got {raw['apart']!r}", path=path)
-    raw = {"apart": 0} | raw  # a file from before 0.7: its constants were chosen that way
+    return coldstart_from_dict(raw)
+
+
+def coldstart_from_dict(raw: dict) -> ColdStart:
+    """A ColdStart from its recorded fields (lists read as tuples). A record from before 0.7
+    has no `apart`: its constants were chosen with new items inside the normaliser, so 0."""
+    raw = {"apart": 0} | raw
     return ColdStart(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
 
 
@@ -182,6 +189,14 @@ def new_item_bonus(cs: ColdStart, content: np.ndarray, histories: Sequence[np.nd
     best = cos.masked_fill(seen, -1.0).max(1, keepdim=True).values  # [B, 1]
     anchor = cs.anchor_best * best + (1.0 - cs.anchor_best)  # [B, 1]
     return cs.bias - cs.content_weight * (anchor - cos)
+
+
+def generation_bonus(cs: ColdStart, value: Tensor, pos: Tensor, is_new: Tensor, rows: Tensor
+                     ) -> Bonus:
+    """The Bonus the beam reads when it generates new items: value [B, M] (new_item_bonus),
+    pos [N] (row -> column of value, -1 for trained rows), is_new bool [N] (pos >= 0, kept by
+    the caller so that no query recomputes it over the catalogue), rows [M] the new rows."""
+    return Bonus(pos, value, rows, cs.expand, is_new if cs.apart else None, cs.scale, cs.offset)
 
 
 def fresh_picks(cs: ColdStart, logit: Tensor, cos: Tensor, seen: Tensor, n: int

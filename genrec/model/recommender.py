@@ -28,9 +28,9 @@ class Bonus:
     rows: Tensor | None = None  # int64 [M]: the rows (needed by expand)
     expand: int = 0  # the beam also expands the prefixes of each user's `expand` best rows
     #                  (head logit + bonus), so a row outside the decoder's top codes is reached
-    apart: bool = False  # the rows stay out of their prefix's leaf normaliser: their trained
-    #                      siblings keep the log-probabilities they had without them
-    scale: float = 1.0  # with apart: the rows' beam scores become scale * score + offset (a
+    outside: Tensor | None = None  # bool [N]: rows kept out of their prefix's leaf normaliser
+    #   (their trained siblings keep their log-probabilities; beam_search's leaf_outside)
+    scale: float = 1.0  # with outside: those rows' beam scores become scale * score + offset (a
     offset: float = 0.0  #   calibration of scores the model never learned)
 
     def at(self, users: Tensor, items: Tensor) -> Tensor:
@@ -158,8 +158,8 @@ class Recommender:
                            leaf=leaf, leaf_from=self.model.cfg.generated_levels, force=force,
                            leaf_budget=self.leaf_budget, leaf_weight=weight if leaf else 0.0,
                            prefix_beam=self.prefix_beam,
-                           leaf_outside=None if bonus is None or not bonus.apart
-                           else bonus.pos.to(mem.device) >= 0,
+                           leaf_outside=None if bonus is None or bonus.outside is None
+                           else bonus.outside.to(mem.device),
                            outside_scale=1.0 if bonus is None else bonus.scale,
                            outside_offset=0.0 if bonus is None else bonus.offset)
         self.invalid.append(cand.invalid_rate)
