@@ -95,7 +95,8 @@ def select(h: Harness, cold: Users, warm_all: Users, args: argparse.Namespace
                                    offset=gen.offset,
                                    margin=(margins[name, 1], margins[name, 2]),
                                    gate_content=(gates[name, 1], gates[name, 2])))
-    save_coldstart(args.out_dir, ColdStart(**sel["genrec"]))  # the TIGER run's own choice
+    if not args.quick:  # the TIGER run's own choice (a smoke run must not replace it)
+        save_coldstart(args.out_dir, ColdStart(**sel["genrec"]))
     return sel
 
 
