@@ -19,8 +19,9 @@ with the new items in the catalogue over Recall@10 without them, minus 1.
 scorer (neighbours, query window, decay, content weight) and the content-KNN baseline's query
 (window, decay, sum or max of cosines), each ranked among the new items; then per list policy
 (at most 1 or 2 new items: eps = 0.1, 0.2; or no cap, for the beam-only reading) the bias: the
-one whose cold-user reading is best while warm validation users lose at most --budget of their
-Recall@10. `test` then reads test users once with those choices.
+one whose cold-user reading is best among the settings whose warm validation users' Recall@10
+drop is admissible (coldstart_select.Rule: below --bar on test with --confidence, from its
+paired standard error). `test` then reads test users once with those choices.
 
 Rows. genrec: the shipped lists. head_only: the same with no content term; content_only: new
 items ranked by content alone (the head's logit swapped for its mean over new items), each with
@@ -109,10 +110,13 @@ def _parse() -> argparse.Namespace:
     ap.add_argument("--out", default=None, help="TIGER-protocol run (runs/coldstart-NAME)")
     ap.add_argument("--run", default=None, help="liger: the release run of this dataset")
     ap.add_argument("--holdout", type=float, default=0.05, help="share of items held out")
-    ap.add_argument("--budget", type=float, default=0.04,
-                    help="largest in-catalogue Recall@10 drop allowed on validation")
-    ap.add_argument("--warm-sample", type=int, default=8000,
-                    help="warm validation users that measure the drop while selecting")
+    ap.add_argument("--bar", type=float, default=0.05,
+                    help="select: the in-catalogue Recall@10 drop a chosen setting must stay "
+                         "below on test (with --confidence; coldstart_select.Rule)")
+    ap.add_argument("--confidence", type=float, default=0.95,
+                    help="select: one-sided confidence that the test drop stays below --bar")
+    ap.add_argument("--warm-sample", type=int, default=0,
+                    help="select: warm validation users that measure the drop (0: all)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--reuse-ranking", action="store_true",

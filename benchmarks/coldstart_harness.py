@@ -231,6 +231,11 @@ def fill_gated(trained: np.ndarray, picks: np.ndarray, scores: np.ndarray, thres
     return out
 
 
+def hits(top: np.ndarray, users: Users, k: int = K) -> np.ndarray:
+    """bool [U]: whether each user's target is in their top-k (Recall@k per user)."""
+    return (top[:, :k] == users.targets[:, None]).any(1)
+
+
 def metrics(top: np.ndarray, users: Users, k: int = K) -> dict[str, float]:
     m = ranking_metrics(top[:, :k], users.targets, ks=(k,))
     return {name: round(v, 5) for name, v in m.items()}
