@@ -33,7 +33,7 @@ def _markdown(blocks: dict[str, Any]) -> str:
     rows = ["| dataset | ε | row | cold users Recall@10 | NDCG@10 | in-catalogue change |",
             "|---|---|---|---|---|---|"]
     names = (("genrec", "**genrec** (fresh slots)"), ("head_only", "genrec, head only"),
-             ("content_only", "genrec, content only"), ("knn_gated", "content-KNN, same budget"),
+             ("content_only", "genrec, content only"), ("knn_gated", "content-KNN, same rule"),
              ("knn", "content-KNN, always fills"))
     for name, b in blocks.items():
         test = b.get("test", {})

@@ -61,24 +61,24 @@ class ColdStart:
     recent: int = 2  # history items in the user's content query
     decay: float = 0.75  # weight of a history item per step of age in that query
     content_weight: float = 32.0  # nats per unit of cosine between query and new item
-    bias: float = 3.25  # generation: nats added to a new item whose cosine reaches the anchor
+    bias: float = 3.375  # generation: nats added to a new item whose cosine reaches the anchor
     anchor_best: float = 1.0  # generation: the bonus's anchor, 1: the user's best new match
     #   (every user's best new item gains `bias`), 0: cosine 1 (only close matches gain, so a
     #   user whose history matches no new item is left alone); between: a mix of the two
-    expand: int = 10  # generation: the beam also expands the first codes of the user's
+    expand: int = 5  # generation: the beam also expands the first codes of the user's
     #                  `expand` best new items (see Bonus.expand)
     apart: int = 1  # generation: 1: new items stay out of their prefix's leaf normaliser (their
     #                 trained siblings keep their scores), 0: they join it
-    scale: float = 0.2  # generation, apart = 1: a new item's beam score (log p of its prefix
+    scale: float = 0.3  # generation, apart = 1: a new item's beam score (log p of its prefix
     #   + its leaf log-prob, bonus included) becomes scale * score + offset; a scale below 1
     #   pulls the scores of items the model never learned towards one level, so they land
     #   mid-list rather than on top for some users and nowhere for others (re-scoring then adds
     #   item_weight x the head logit, bonus included, as for any item)
-    offset: float = -3.875  # generation, apart = 1: see scale
-    margin: tuple[float, ...] = (32.5, 14.0)  # fresh slots: a pick displaces a trained item
+    offset: float = -3.375  # generation, apart = 1: see scale
+    margin: tuple[float, ...] = (18.0, 5.5)  # fresh slots: a pick displaces a trained item
     #   while its gate (head logit + gate_content * (cosine - 1)) is within margin[n - 1] nats
     #   of that item's logit, for a cap of n (the last entry serves larger caps)
-    gate_content: tuple[float, ...] = (64.0, 32.0)  # fresh slots: the gate's content weight
+    gate_content: tuple[float, ...] = (32.0, 8.0)  # fresh slots: the gate's content weight
     #   per cap (empty: 0, the head logit alone)
 
     def margin_for(self, slots: int) -> float:
