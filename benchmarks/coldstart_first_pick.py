@@ -12,7 +12,10 @@ often the two pick the same item, and the scorer with one more term each:
 - `prefix`: w x log p(first code) from the decoder's first step (what generation reads);
 - `predicted`: w x cosine with the text vectors of the head's own top-n trained items,
   softmax-weighted (what the model expects next, in content space);
-- `max_neighbour`: the head logit of the best of the k neighbours instead of their mean.
+- `max_neighbour`: the head logit of the best of the k neighbours instead of their mean;
+- `learned`: all of these at once (head logits of 1-20 neighbours' mean, five query windows,
+  three max-cosine windows, the two above), weighted by a listwise softmax fitted on the cold
+  users themselves, read out of fold (5 folds) so that the fit cannot flatter itself.
 Nothing is chosen here; the shipped scorer stays the one `select` chose.
 """
 
@@ -75,9 +78,53 @@ def main() -> None:
         out[name] = {f"w={w:g}": hit1(shipped + w * term) for w in WEIGHTS}
     out["max_neighbour"] = {f"k={n}": hit1(logits[:, h.near[:, :n]].max(2)
                                            + cs.content_weight * cos) for n in (2, 5, 10)}
+    out["learned"] = _learned(h, cold, logits, seen, extra)
     print(out, flush=True)
     out["command"] = "python benchmarks/coldstart_first_pick.py " + " ".join(sys.argv[1:])
     write_json(args.json or f"benchmarks/results/coldstart_first_pick-{short}.json", out)
+
+
+def _learned(h: Harness, cold: Users, logits: np.ndarray, seen: np.ndarray,
+             extra: dict[str, np.ndarray], folds: int = 5) -> dict[str, float]:
+    """Out-of-fold hit@1 of a linear scorer over every signal, per L2 strength: weights fitted
+    by softmax cross-entropy over each user's new items (target = the user's next item)."""
+    cols = [logits[:, h.near[:, :k]].mean(2) for k in (1, 2, 5, 10, 20)]
+    cols += [query_scores(h.content, cold.hists, h.new_rows, r, d, "cos")
+             for r, d in ((1, 1.0), (2, 0.75), (3, 0.75), (5, 1.0), (10, 1.0))]
+    cols += [query_scores(h.content, cold.hists, h.new_rows, r, 1.0, "max") for r in (2, 5, 10)]
+    x = torch.from_numpy(np.stack(cols + list(extra.values()), -1)).float()  # [U, M, F]
+    x = (x - x.mean((0, 1))) / x.std((0, 1))
+    target = torch.from_numpy(np.searchsorted(h.new_rows, cold.targets))  # [U]
+    hidden = torch.from_numpy(seen)
+    part = np.array_split(np.random.default_rng(0).permutation(len(target)), folds)
+
+    def scores(users: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return (x[users] @ w).masked_fill(hidden[users], float("-inf"))
+
+    def fit(users: torch.Tensor, l2: float) -> torch.Tensor:
+        w = torch.zeros(x.shape[-1], requires_grad=True)
+        opt = torch.optim.LBFGS([w], max_iter=200)
+
+        def loss() -> torch.Tensor:
+            opt.zero_grad()
+            value = torch.nn.functional.cross_entropy(scores(users, w), target[users])
+            value = value + l2 * (w**2).sum()
+            value.backward()
+            return value
+
+        opt.step(loss)
+        return w.detach()
+
+    out = {}
+    for l2 in (1e-4, 1e-2, 1e-1):
+        hit = 0.0
+        for f, held in enumerate(part):
+            train = np.concatenate([p for g, p in enumerate(part) if g != f])
+            w = fit(torch.from_numpy(train), l2)
+            users = torch.from_numpy(held)
+            hit += float((scores(users, w).argmax(1) == target[users]).sum())
+        out[f"l2={l2:g}"] = round(hit / len(target), 4)
+    return out
 
 
 def _first_code_log_probs(h: Harness, cold: Users) -> np.ndarray:
