@@ -125,6 +125,12 @@ def _parse() -> argparse.Namespace:
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: tiny grids, a few hundred users, results under runs/")
     args = ap.parse_args()
+    if not 0.0 < args.bar < 1.0:
+        ap.error(f"--bar: want a share of Recall@10 in (0, 1), got {args.bar:g}")
+    if not 0.5 <= args.confidence < 1.0:
+        ap.error(f"--confidence: want a one-sided level in [0.5, 1), got {args.confidence:g}")
+    if args.warm_sample < 0:
+        ap.error(f"--warm-sample: want 0 (all) or a number of users, got {args.warm_sample}")
     if args.quick:
         coldstart_select.NEIGHBOURS, coldstart_select.RECENT = (5,), (3, 5)
         coldstart_select.DECAY, coldstart_select.CONTENT_WEIGHT = (0.5,), (0.0, 8.0)

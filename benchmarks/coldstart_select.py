@@ -51,13 +51,20 @@ class Rule:
     bar: float = 0.05  # the largest in-catalogue Recall@10 drop the release may show
     confidence: float = 0.95  # one-sided
 
+    @property
+    def z_sqrt2(self) -> float:
+        """SEs of the validation drop that the bound adds: z(confidence) x sqrt(2)."""
+        return NormalDist().inv_cdf(self.confidence) * float(np.sqrt(2.0))
+
     def check(self, after: np.ndarray, before: np.ndarray) -> dict[str, Any]:
         """after, before: bool [U] warm users' hits with and without the setting -> its change
         (negative = drop), SE, the drop's upper bound and whether it is admissible."""
         a, b = after.astype(np.float64), before.astype(np.float64)
+        if not b.sum():  # no warm hit to lose: nothing measures the drop, so never admissible
+            return {"in_catalogue_change": 0.0, "se": 0.0, "drop_bound": 1.0, "ok": False}
         ratio = a.sum() / b.sum()
         se = float(np.sqrt(((a - ratio * b) ** 2).sum()) / b.sum())  # delta method, paired
-        bound = 1.0 - ratio + NormalDist().inv_cdf(self.confidence) * np.sqrt(2.0) * se
+        bound = 1.0 - ratio + self.z_sqrt2 * se
         return {"in_catalogue_change": round(ratio - 1.0, 4), "se": round(se, 4),
                 "drop_bound": round(float(bound), 4), "ok": bool(bound <= self.bar)}
 
@@ -73,8 +80,7 @@ def select(h: Harness, cold: Users, warm_all: Users, args: argparse.Namespace
     warm = warm_all.take(args.warm_sample, args.seed) if args.warm_sample else warm_all
     rule = Rule(args.bar, args.confidence)
     sel: dict[str, Any] = {"n_cold_users": len(cold), "n_warm_users": len(warm),
-                           "rule": asdict(rule) | {"z_sqrt2": round(
-                               float(NormalDist().inv_cdf(rule.confidence) * np.sqrt(2.0)), 4)}}
+                           "rule": asdict(rule) | {"z_sqrt2": round(rule.z_sqrt2, 4)}}
     if args.previous and "scorer" in args.previous:  # stage 1 as chosen before (same users)
         sel["scorer"], sel["knn"] = args.previous["scorer"], args.previous["knn"]
         scorer = ColdStart(**{k: args.previous["genrec"][k] for k in
